@@ -1,0 +1,2 @@
+"""Substrate client, protocol message codec, block source, devnet launcher (later issue).
+"""

@@ -1,0 +1,2 @@
+"""The `phat` command. Thin: everything a library user needs lives below.
+"""

@@ -1,0 +1,2 @@
+"""Pure crypto functions: hashes, signatures, key derivation. No I/O.
+"""

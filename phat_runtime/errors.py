@@ -1,0 +1,165 @@
+"""The one exception tree of phat_runtime.
+
+Every error we raise derives from :class:`PhatError`; foreign exceptions (wasmtime traps,
+scalecodec failures, OS errors) are translated at the boundary and raised ``from`` the
+original. The tree::
+
+    PhatError
+    ├── ConfigError                 bad configuration or arguments to our API
+    ├── ModuleError                 wasm code refused at upload (nothing runs)
+    │   ├── MalformedModule         not valid wasm (truncated, bad bytes, fails validation)
+    │   ├── ModuleTooLarge          code > 2 MiB
+    │   ├── BadExports              exports other than exactly `deploy` and `call`
+    │   ├── BadImports              unknown host function, wrong signature, table/global import
+    │   ├── BadMemory               missing `env.memory` import, own memory, limits > 64 pages
+    │   └── FloatInstructions       float opcodes in code that must be deterministic
+    ├── MetadataError               ink! metadata / bundle unreadable or inconsistent
+    │   ├── UnknownLabel            no constructor / message / event with that label
+    │   ├── EncodeError             arguments do not match the metadata (names arg and type)
+    │   └── DecodeError             bytes do not decode as the metadata says
+    ├── NotFound
+    │   ├── CodeNotFound            no code with that hash in the cluster
+    │   └── ContractNotFound        no contract at that address
+    ├── ExecutionError              a contract run failed (a revert is *not* an error)
+    │   ├── ContractTrapped         wasm trap: unreachable, panic, stack overflow, OOB access
+    │   ├── OutOfGas                fuel exhausted
+    │   ├── WallClockTimeout        epoch deadline passed (query wall-clock budget)
+    │   ├── HostFunctionError       a host function refused its arguments (pallet errors:
+    │   │                           OutOfBounds, DecodingFailed, OutputBufferTooSmall, ...)
+    │   ├── ChainExtensionError     unknown chain-extension id / a pink handler failed
+    │   ├── CallDepthExceeded       more than 5 nested frames
+    │   ├── ReentranceDenied        re-entry without ALLOW_REENTRY
+    │   └── InternalError           a bug in the host (reported, worker stays up)
+    └── StateError                  the state backend failed or found corruption
+
+``ExecutionError`` carries ``kind``: the pallet-contracts error name where one exists
+(``"OutOfBounds"``, ``"ContractTrapped"``, ...), so results can be compared with Phala's.
+"""
+
+from __future__ import annotations
+
+
+class PhatError(Exception):
+    """Root of every error raised by phat_runtime."""
+
+
+class ConfigError(PhatError):
+    """Bad configuration or bad arguments passed to our API."""
+
+
+# --- code upload -----------------------------------------------------------------------------
+
+
+class ModuleError(PhatError):
+    """Wasm code refused before anything runs."""
+
+
+class MalformedModule(ModuleError):
+    """The bytes are not a valid wasm module."""
+
+
+class ModuleTooLarge(ModuleError):
+    """The code exceeds the maximum code size."""
+
+
+class BadExports(ModuleError):
+    """The module must export exactly the functions `deploy` and `call`."""
+
+
+class BadImports(ModuleError):
+    """The module imports something the host does not provide."""
+
+
+class BadMemory(ModuleError):
+    """The module's memory is not an `env.memory` import within the limits."""
+
+
+class FloatInstructions(ModuleError):
+    """The module uses float instructions but must be deterministic."""
+
+
+# --- metadata --------------------------------------------------------------------------------
+
+
+class MetadataError(PhatError):
+    """ink! metadata or a bundle is unreadable or inconsistent."""
+
+
+class UnknownLabel(MetadataError):
+    """No constructor, message or event with that label."""
+
+
+class EncodeError(MetadataError):
+    """Arguments do not match what the metadata declares."""
+
+
+class DecodeError(MetadataError):
+    """Bytes do not decode as the metadata declares."""
+
+
+# --- lookups ---------------------------------------------------------------------------------
+
+
+class NotFound(PhatError):
+    """Something looked up by id does not exist."""
+
+
+class CodeNotFound(NotFound):
+    """No code with that hash has been uploaded."""
+
+
+class ContractNotFound(NotFound):
+    """No contract lives at that address."""
+
+
+# --- execution -------------------------------------------------------------------------------
+
+
+class ExecutionError(PhatError):
+    """A contract execution failed. ``kind`` is the pallet-contracts error name."""
+
+    kind = "ExecutionError"
+
+    def __init__(self, message: str, *, kind: str | None = None) -> None:
+        super().__init__(message)
+        if kind is not None:
+            self.kind = kind
+
+
+class ContractTrapped(ExecutionError):
+    kind = "ContractTrapped"
+
+
+class OutOfGas(ExecutionError):
+    kind = "OutOfGas"
+
+
+class WallClockTimeout(ExecutionError):
+    kind = "Timeout"
+
+
+class HostFunctionError(ExecutionError):
+    kind = "HostFunctionError"
+
+
+class ChainExtensionError(ExecutionError):
+    kind = "ChainExtensionError"
+
+
+class CallDepthExceeded(ExecutionError):
+    kind = "MaxCallDepthReached"
+
+
+class ReentranceDenied(ExecutionError):
+    kind = "ReentranceDenied"
+
+
+class InternalError(ExecutionError):
+    kind = "InternalError"
+
+
+# --- state -----------------------------------------------------------------------------------
+
+
+class StateError(PhatError):
+    """The state backend failed or detected corruption."""

@@ -1,0 +1,3 @@
+"""Pink chain extension: function table, dispatch, QUERY vs TRANSACTION backends.
+Must not import wasm/.
+"""

@@ -1,0 +1,2 @@
+"""HTTP API server, request/response schemas, envelope encryption and the Python client (later issue).
+"""

@@ -1,0 +1,2 @@
+"""State backends: key-value store with per-frame overlays (snapshot, commit, revert).
+"""

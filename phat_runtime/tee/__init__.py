@@ -1,0 +1,2 @@
+"""TEE platforms, quotes and attestation verification (later issue).
+"""

@@ -1,0 +1,2 @@
+"""Wires identity, cluster membership, block pipeline and query service (later issue).
+"""
