@@ -1,0 +1,64 @@
+"""The chain-extension dispatch point (``call_chain_extension``) and its registry.
+
+pink's convention (HOST-ABI §3.1): ``ext_id = func_id >> 16`` must be 0, ``func = func_id &
+0xFFFF`` selects the function (1–25). Handlers get the call's environment and the SCALE input,
+and return ``(status, SCALE output)``. Until the pink functions are registered, an unknown id
+fails the contract call with a clear :class:`ChainExtensionError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from phat_runtime.errors import ChainExtensionError
+from phat_runtime.types import AccountId, ExecutionMode
+
+#: pink accepts only extension id 0.
+PINK_EXTENSION_ID = 0
+
+
+class ExtensionEnv(Protocol):
+    """What a chain-extension handler may know about the running call."""
+
+    @property
+    def mode(self) -> ExecutionMode: ...
+
+    @property
+    def contract(self) -> AccountId: ...
+
+    @property
+    def caller(self) -> AccountId: ...
+
+
+Handler = Callable[[ExtensionEnv, bytes], tuple[int, bytes]]
+
+
+class ChainExtensionRegistry:
+    """func id → handler. One registry per cluster; the pink module fills it."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[int, Handler] = {}
+
+    def register(self, func: int, handler: Handler) -> None:
+        self._handlers[func] = handler
+
+    def __contains__(self, func: int) -> bool:
+        return func in self._handlers
+
+    def dispatch(self, func_id: int, env: ExtensionEnv, input_data: bytes) -> tuple[int, bytes]:
+        ext_id, func = func_id >> 16, func_id & 0xFFFF
+        if ext_id != PINK_EXTENSION_ID:
+            raise ChainExtensionError(
+                f"UnknownChainExtensionId: chain extension id {ext_id} (func_id {func_id:#x}); "
+                "this runtime serves pink's extension, id 0",
+                kind="UnknownChainExtensionId",
+            )
+        handler = self._handlers.get(func)
+        if handler is None:
+            raise ChainExtensionError(
+                f"UnknownChainExtensionFunction: chain-extension function {func} is not "
+                "available in this runtime",
+                kind="UnknownChainExtensionFunction",
+            )
+        return handler(env, input_data)

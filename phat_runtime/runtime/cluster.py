@@ -1,0 +1,212 @@
+"""A cluster: its code, contracts and balances over one state store, and the two entry
+points every flow ends in — :meth:`Cluster.instantiate` and :meth:`Cluster.call` — in
+QUERY (writes discarded), TRANSACTION (writes committed) or ESTIMATE mode.
+
+Bytes in, :class:`ExecResult` out; metadata-aware conveniences live in ``runtime/local.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from phat_runtime.crypto.hashing import blake2_256
+from phat_runtime.errors import (
+    CodeNotFound,
+    ContractNotFound,
+    ExecutionError,
+    FloatInstructions,
+)
+from phat_runtime.pink.extension import ChainExtensionRegistry
+from phat_runtime.runtime.execution import (
+    BlockContext,
+    ContractEvent,
+    ExecutionContext,
+    _TransferFailed,
+    run_frame,
+)
+from phat_runtime.runtime.records import CodeInfo, ContractInfo, Records, contract_address, trie_id_for
+from phat_runtime.state.kv import KVStore, Overlay
+from phat_runtime.types import AccountId, CodeHash, ExecutionMode, code_hash as as_code_hash
+from phat_runtime.wasm.cache import CompiledModule
+from phat_runtime.wasm.engine import DEFAULT_QUERY_GAS, DEFAULT_TX_GAS, Engine
+from phat_runtime.wasm.executor import Session
+from phat_runtime.wasm.validate import validate_module
+
+
+@dataclass
+class ExecResult:
+    """Everything one execution produced (pallet-contracts' ContractExecResult, plus more)."""
+
+    mode: ExecutionMode
+    flags: int = 0
+    data: bytes = b""
+    gas_used: int = 0
+    gas_limit: int = 0
+    events: list[ContractEvent] = field(default_factory=list)
+    debug_message: str = ""
+    error: ExecutionError | None = None
+    contract: AccountId | None = None  # the callee, or the new contract of an instantiate
+    terminated: list[AccountId] = field(default_factory=list)
+
+    @property
+    def reverted(self) -> bool:
+        return self.error is None and bool(self.flags & 1)
+
+    @property
+    def success(self) -> bool:
+        """Ran to the end without trapping and without REVERT."""
+        return self.error is None and not self.flags & 1
+
+
+class Cluster:
+    """One cluster's contracts over a state store. Synchronous; one execution per call."""
+
+    def __init__(
+        self,
+        state: KVStore,
+        *,
+        cluster_id: bytes = bytes(32),
+        engine: Engine | None = None,
+        extension: ChainExtensionRegistry | None = None,
+    ) -> None:
+        self.state = state
+        self.cluster_id = cluster_id
+        self.engine = engine or Engine()
+        self.extension = extension or ChainExtensionRegistry()
+
+    @property
+    def records(self) -> Records:
+        return Records(self.state)
+
+    # --- code ---------------------------------------------------------------------------------
+    def upload_code(self, wasm: bytes, owner: AccountId, *, deterministic: bool = False) -> CodeHash:
+        """Validate and store ``wasm``; returns its code hash. Idempotent.
+
+        ``deterministic=True`` refuses float instructions at upload (pallet "Enforced");
+        otherwise float code is stored but may only run in queries (pink "Relaxed").
+        """
+        info = validate_module(wasm, deterministic=deterministic, engine=self.engine.wasmtime)
+        code_hash = as_code_hash(blake2_256(wasm))
+        records = self.records
+        if records.code(code_hash) is None:
+            records.put_code(code_hash, wasm, CodeInfo(owner, not info.has_floats, len(wasm)))
+        return code_hash
+
+    def _load_code(self, mode: ExecutionMode) -> object:
+        engine = self.engine
+
+        def load(records: Records, code_hash: bytes) -> CompiledModule:
+            wasm = records.code(code_hash)
+            if wasm is None:
+                raise CodeNotFound(f"no code with hash 0x{code_hash.hex()} in this cluster")
+            if mode.deterministic:
+                info = records.code_info(code_hash)
+                if info is not None and not info.deterministic:
+                    raise FloatInstructions(
+                        f"code 0x{code_hash.hex()} uses float instructions: it may only run in "
+                        "queries, not in transactions"
+                    )
+            return engine.modules.get(code_hash, wasm)
+
+        return load
+
+    # --- execution -----------------------------------------------------------------------------
+    def _context(
+        self, mode: ExecutionMode, origin: AccountId, block: BlockContext, gas_limit: int | None
+    ) -> ExecutionContext:
+        if gas_limit is None:
+            gas_limit = DEFAULT_QUERY_GAS if mode is ExecutionMode.QUERY else DEFAULT_TX_GAS
+        return ExecutionContext(
+            cluster_id=self.cluster_id,
+            mode=mode,
+            origin=origin,
+            block=block,
+            session=Session(self.engine, gas_limit),
+            extension=self.extension,
+            load_code=self._load_code(mode),  # type: ignore[arg-type]
+        )
+
+    def instantiate(
+        self,
+        origin: AccountId,
+        code_hash: bytes,
+        input_data: bytes,
+        *,
+        salt: bytes = b"",
+        value: int = 0,
+        mode: ExecutionMode = ExecutionMode.TRANSACTION,
+        block: BlockContext,
+        gas_limit: int | None = None,
+    ) -> ExecResult:
+        """Run the constructor ``input_data`` of ``code_hash``; the contract exists if it succeeds."""
+        records = self.records
+        if records.code(code_hash) is None:
+            raise CodeNotFound(f"no code with hash 0x{code_hash.hex()} in this cluster; upload it first")
+        address = contract_address(origin, code_hash, self.cluster_id, salt)
+        if records.contract(address) is not None:
+            raise ExecutionError(
+                f"DuplicateContract: a contract already lives at 0x{address.hex()}; use another salt",
+                kind="DuplicateContract",
+            )
+        ctx = self._context(mode, origin, block, gas_limit)
+        root = Overlay(self.state)
+        info = ContractInfo(as_code_hash(code_hash), origin, trie_id_for(address, Records(root).next_nonce()))
+        return self._execute(ctx, root, origin, address, info, value, input_data, "deploy", new=True)
+
+    def call(
+        self,
+        origin: AccountId,
+        contract: bytes,
+        input_data: bytes,
+        *,
+        value: int = 0,
+        mode: ExecutionMode = ExecutionMode.QUERY,
+        block: BlockContext,
+        gas_limit: int | None = None,
+    ) -> ExecResult:
+        """Run message ``input_data`` on ``contract``."""
+        address = AccountId(bytes(contract))
+        info = self.records.contract(address)
+        if info is None:
+            raise ContractNotFound(f"no contract at 0x{address.hex()} in this cluster")
+        ctx = self._context(mode, origin, block, gas_limit)
+        root = Overlay(self.state)
+        if mode is ExecutionMode.QUERY and value:
+            # pink mints the queried value to the caller so payable messages can be simulated.
+            Records(root).set_balance(origin, Records(root).balance(origin) + value)
+        return self._execute(ctx, root, origin, address, info, value, input_data, "call")
+
+    def _execute(
+        self,
+        ctx: ExecutionContext,
+        root: Overlay,
+        origin: AccountId,
+        address: AccountId,
+        info: ContractInfo,
+        value: int,
+        input_data: bytes,
+        entry: str,
+        *,
+        new: bool = False,
+    ) -> ExecResult:
+        result = ExecResult(mode=ctx.mode, gas_limit=ctx.session.gas_limit, contract=address)
+        try:
+            frame, ret = run_frame(
+                ctx, root, origin, address, info, info.code_hash, value, input_data, entry, 0, False, new=new
+            )
+        except _TransferFailed:
+            result.error = ExecutionError(
+                "TransferFailed: the caller's balance cannot pay the value sent", kind="TransferFailed"
+            )
+        except ExecutionError as exc:
+            result.error = exc
+        else:
+            result.flags, result.data = ret.flags, ret.data
+            if not ret.reverted:
+                result.events = frame.events
+                result.terminated = list(ctx.terminated)
+                if ctx.mode.commits:
+                    root.commit()
+        result.gas_used = ctx.session.gas_used
+        result.debug_message = ctx.debug.decode("utf-8", "replace")
+        return result

@@ -1,0 +1,186 @@
+"""Run a contract entry point (``deploy`` or ``call``) on wasmtime.
+
+A :class:`Session` is one top-level execution: one gas budget shared by every nested frame
+and one wall-clock deadline. Each frame gets its own ``Store`` (so its memory and instance are
+freed when it returns); fuel left over flows back to the caller's store.
+
+Outcomes of :meth:`Session.run`:
+- ``seal_return`` or a plain return → :class:`ExecReturn` (a REVERT is a result, not an error);
+- ``terminate`` → ``ExecReturn(0, b"")`` (the host already removed the contract);
+- anything else raises an :class:`~phat_runtime.errors.ExecutionError` subclass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import wasmtime
+
+from phat_runtime.errors import (
+    BadImports,
+    ContractTrapped,
+    ExecutionError,
+    InternalError,
+    OutOfGas,
+    PhatError,
+    WallClockTimeout,
+)
+from phat_runtime.wasm import seal0, seal1, seal2  # noqa: F401  (registers the shims)
+from phat_runtime.wasm.abi import HOST_FUNCTIONS, MAX_MEMORY_PAGES
+from phat_runtime.wasm.cache import CompiledModule
+from phat_runtime.wasm.engine import GAS_PER_FUEL, Engine
+from phat_runtime.wasm.frame import SHIMS, ContractReturned, ContractTerminated, Frame
+from phat_runtime.wasm.host import ExecReturn, Host
+
+ENTRY_POINTS = ("deploy", "call")
+
+_VALTYPES = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
+_SIGNED_BIT = 1 << 31
+_WRAP = 1 << 32
+
+# (functype, shim) per import list, computed once per distinct import list.
+_Binding = tuple[wasmtime.FuncType, Callable[..., Any], bool]
+_BINDINGS: dict[tuple[tuple[str, str], ...], list[_Binding]] = {}
+
+
+def _bindings(imports: tuple[tuple[str, str], ...]) -> list[_Binding]:
+    found = _BINDINGS.get(imports)
+    if found is not None:
+        return found
+    out: list[_Binding] = []
+    for key in imports:
+        spec = HOST_FUNCTIONS.get(key)
+        if spec is None:
+            raise BadImports(f"unknown host function {key[0]}.{key[1]}")
+        ty = wasmtime.FuncType(
+            [_VALTYPES[p] for p in spec.params], [_VALTYPES[r] for r in spec.results]
+        )
+        out.append((ty, SHIMS[spec.impl], bool(spec.results)))
+    _BINDINGS[imports] = out
+    return out
+
+
+def _bind(frame: Frame, fn: Callable[..., Any], returns: bool) -> Callable[..., Any]:
+    """Close over the frame; record any exception on it; wrap u32 results to i32."""
+
+    if returns:
+
+        def call_returning(*args: int) -> int:
+            try:
+                result = int(fn(frame, *args))
+            except BaseException as exc:
+                frame.pending = exc
+                raise
+            return result - _WRAP if result >= _SIGNED_BIT else result
+
+        return call_returning
+
+    def call(*args: int) -> None:
+        try:
+            fn(frame, *args)
+        except BaseException as exc:
+            frame.pending = exc
+            raise
+
+    return call
+
+
+def _trap_error(trap: wasmtime.Trap) -> ExecutionError:
+    code = trap.trap_code
+    if code == wasmtime.TrapCode.OUT_OF_FUEL:
+        return OutOfGas("out of gas: the gas limit was exhausted")
+    if code == wasmtime.TrapCode.INTERRUPT:
+        return WallClockTimeout("wall-clock budget exceeded: execution interrupted")
+    if code == wasmtime.TrapCode.STACK_OVERFLOW:
+        return ContractTrapped("contract trapped: wasm stack overflow (recursion too deep)")
+    name = code.name.lower().replace("_", " ") if code is not None else "trap"
+    first_line = str(trap.message).splitlines()[0] if trap.message else name
+    return ContractTrapped(f"contract trapped: {name} ({first_line})")
+
+
+class Session:
+    """One top-level execution: gas budget, deadline, call depth."""
+
+    def __init__(self, engine: Engine, gas_limit: int, wall_clock_ms: int | None = None) -> None:
+        self.engine = engine
+        self.gas_limit = gas_limit
+        self.fuel_left = gas_limit // GAS_PER_FUEL
+        budget = wall_clock_ms if wall_clock_ms is not None else engine.config.wall_clock_ms
+        self.deadline_epoch = engine.epoch + engine.deadline_ticks(budget)
+        self.depth = 0
+
+    @property
+    def gas_used(self) -> int:
+        return self.gas_limit - self.fuel_left * GAS_PER_FUEL
+
+    def run(
+        self,
+        compiled: CompiledModule,
+        entry: str,
+        host: Host,
+        input_data: bytes,
+        gas_limit: int = 0,
+    ) -> ExecReturn:
+        """Instantiate ``compiled`` in a fresh store and run ``entry``.
+
+        ``gas_limit`` 0 means all remaining gas; otherwise the frame gets at most that much.
+        """
+        if entry not in ENTRY_POINTS:
+            raise ValueError(f"entry must be one of {ENTRY_POINTS}")
+        ticks_left = self.deadline_epoch - self.engine.epoch
+        if ticks_left <= 0:
+            raise WallClockTimeout("wall-clock budget exceeded before the call started")
+        fuel = self.fuel_left if gas_limit == 0 else min(self.fuel_left, gas_limit // GAS_PER_FUEL)
+        store = self.engine.new_store(fuel, ticks_left)
+        frame = Frame(self, store, host, input_data)
+        self.depth += 1
+        try:
+            func = self._instantiate(compiled, store, frame, entry)
+            func(store)
+            return ExecReturn(0, b"")
+        except BaseException as exc:  # noqa: BLE001 — translated below, nothing swallowed
+            return self._outcome(frame, exc)
+        finally:
+            self.depth -= 1
+            self.fuel_left -= fuel - store.get_fuel()
+
+    def _instantiate(
+        self, compiled: CompiledModule, store: wasmtime.Store, frame: Frame, entry: str
+    ) -> wasmtime.Func:
+        bindings = _bindings(compiled.imports)
+        externs: list[Any] = []
+        bound = iter(bindings)
+        for imp in compiled.module.imports:
+            if isinstance(imp.type, wasmtime.MemoryType):
+                maximum = compiled.memory_max if compiled.memory_max is not None else MAX_MEMORY_PAGES
+                memory = wasmtime.Memory(
+                    store, wasmtime.MemoryType(wasmtime.Limits(compiled.memory_min, maximum))
+                )
+                frame.memory = memory
+                externs.append(memory)
+            else:
+                ty, fn, returns = next(bound)
+                externs.append(wasmtime.Func(store, ty, _bind(frame, fn, returns)))
+        instance = wasmtime.Instance(store, compiled.module, externs)
+        func = instance.exports(store)[entry]
+        assert isinstance(func, wasmtime.Func)
+        return func
+
+    def _outcome(self, frame: Frame, exc: BaseException) -> ExecReturn:
+        # Prefer what our own shim recorded: wasmtime-py's global "last exception" may have
+        # been taken by a concurrent execution (see Frame.pending).
+        cause = frame.pending if frame.pending is not None else exc
+        if isinstance(cause, ContractReturned):
+            return ExecReturn(cause.flags, cause.data)
+        if isinstance(cause, ContractTerminated):
+            return ExecReturn(0, b"")
+        if isinstance(cause, PhatError):
+            raise cause
+        if isinstance(exc, wasmtime.Trap):
+            raise _trap_error(exc) from exc
+        if isinstance(cause, wasmtime.WasmtimeError):
+            raise ContractTrapped(f"contract could not be instantiated: {cause}") from cause
+        if isinstance(cause, KeyboardInterrupt | SystemExit):
+            raise cause
+        raise InternalError(f"host function failed: {cause!r}") from cause

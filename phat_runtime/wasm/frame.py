@@ -1,0 +1,156 @@
+"""One call frame's view of linear memory, plus the shim registry and control-flow signals.
+
+Host functions ("shims", in ``seal0.py`` / ``seal1.py`` / ``seal2.py``) receive the
+:class:`Frame` as first argument followed by the raw wasm arguments. Everything here follows
+HOST-ABI.md §2: bounds-checked reads and writes (out-of-bounds aborts the call), the in/out
+length convention with the u32::MAX sentinel, little-endian integers.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import wasmtime
+
+from phat_runtime.errors import HostFunctionError, OutOfGas
+from phat_runtime.types import SENTINEL
+
+if TYPE_CHECKING:
+    from phat_runtime.wasm.executor import Session
+    from phat_runtime.wasm.host import Host
+
+U32_MASK = 0xFFFF_FFFF
+#: Largest storage key (pink: MaxStorageKeyLen = 128).
+MAX_STORAGE_KEY_LEN = 128
+#: Largest storage value / event payload (pink schedule payload_len = 1 MiB).
+MAX_VALUE_LEN = 1024 * 1024
+#: Fuel charged per byte moved by storage writes, events and hashing (keeps host work metered).
+FUEL_PER_BYTE = 1
+#: Fuel charged for every storage write and event on top of the per-byte cost.
+FUEL_PER_WRITE = 2_000
+
+Shim = Callable[..., Any]
+#: impl name (as in ``abi.HostFuncSpec.impl``) → python function(frame, *args)
+SHIMS: dict[str, Shim] = {}
+
+
+def shim(fn: Shim) -> Shim:
+    """Register ``fn`` under its own name as the implementation of an ABI entry."""
+    SHIMS[fn.__name__] = fn
+    return fn
+
+
+class ContractReturned(Exception):  # noqa: N818 — a signal, not an error
+    """``seal_return``: ends the frame with flags and data. Not a PhatError: never escapes."""
+
+    def __init__(self, flags: int, data: bytes) -> None:
+        super().__init__("seal_return")
+        self.flags = flags
+        self.data = data
+
+
+class ContractTerminated(Exception):  # noqa: N818 — a signal, not an error
+    """``terminate``: ends the frame; the contract has been removed by the host."""
+
+
+def host_error(kind: str, message: str) -> HostFunctionError:
+    """A pallet-contracts error raised by a host function (aborts the frame)."""
+    return HostFunctionError(f"{kind}: {message}", kind=kind)
+
+
+class Frame:
+    """Memory access and per-frame state for the shims of one contract instance."""
+
+    __slots__ = ("host", "input", "memory", "pending", "session", "store")
+
+    def __init__(self, session: Session, store: wasmtime.Store, host: Host, input_data: bytes):
+        self.session = session
+        self.store = store
+        self.host = host
+        self.input: bytes | None = input_data  # None once forwarded (FORWARD_INPUT)
+        self.memory: wasmtime.Memory | None = None
+        # The exception a shim raised, recorded here because wasmtime-py keeps the "last
+        # exception" in a process-global variable that concurrent executions could overwrite.
+        self.pending: BaseException | None = None
+
+    # --- memory -------------------------------------------------------------------------
+    def _mem(self) -> wasmtime.Memory:
+        if self.memory is None:  # pragma: no cover - instantiate sets it first
+            raise host_error("OutOfBounds", "no memory")
+        return self.memory
+
+    def read(self, ptr: int, length: int) -> bytes:
+        ptr &= U32_MASK
+        length &= U32_MASK
+        mem = self._mem()
+        if ptr + length > mem.data_len(self.store):
+            raise host_error(
+                "OutOfBounds", f"read of {length} bytes at {ptr:#x} is outside linear memory"
+            )
+        if length == 0:
+            return b""
+        return bytes(mem.read(self.store, ptr, ptr + length))
+
+    def write(self, ptr: int, data: bytes) -> None:
+        ptr &= U32_MASK
+        mem = self._mem()
+        if ptr + len(data) > mem.data_len(self.store):
+            raise host_error(
+                "OutOfBounds", f"write of {len(data)} bytes at {ptr:#x} is outside linear memory"
+            )
+        if data:
+            mem.write(self.store, data, ptr)
+
+    def read_u32(self, ptr: int) -> int:
+        value: int = struct.unpack("<I", self.read(ptr, 4))[0]
+        return value
+
+    def write_u32(self, ptr: int, value: int) -> None:
+        self.write(ptr, struct.pack("<I", value))
+
+    def read_u128(self, ptr: int) -> int:
+        return int.from_bytes(self.read(ptr, 16), "little")
+
+    def write_out(self, out_ptr: int, out_len_ptr: int, data: bytes, *, allow_skip: bool = False) -> None:
+        """The in/out length convention: ``*out_len_ptr`` holds the capacity on entry."""
+        if allow_skip and (out_ptr & U32_MASK) == SENTINEL:
+            return
+        capacity = self.read_u32(out_len_ptr)
+        if capacity < len(data):
+            raise host_error(
+                "OutputBufferTooSmall",
+                f"{len(data)} bytes do not fit the contract's {capacity}-byte buffer",
+            )
+        self.write(out_ptr, data)
+        self.write_u32(out_len_ptr, len(data))
+
+    # --- gas ----------------------------------------------------------------------------
+    def charge(self, fuel: int) -> None:
+        """Burn ``fuel`` for host-side work; OutOfGas if the frame cannot pay."""
+        left = self.store.get_fuel()
+        if fuel > left:
+            self.store.set_fuel(0)
+            raise OutOfGas("out of gas in a host function")
+        self.store.set_fuel(left - fuel)
+
+    def fuel_left(self) -> int:
+        return int(self.store.get_fuel())
+
+
+def read_storage_key(frame: Frame, key_ptr: int, key_len: int) -> bytes:
+    key_len &= U32_MASK
+    if key_len > MAX_STORAGE_KEY_LEN:
+        raise host_error(
+            "DecodingFailed", f"storage key of {key_len} bytes exceeds {MAX_STORAGE_KEY_LEN}"
+        )
+    return frame.read(key_ptr, key_len)
+
+
+def read_value(frame: Frame, ptr: int, length: int) -> bytes:
+    length &= U32_MASK
+    if length > MAX_VALUE_LEN:
+        raise host_error("ValueTooLarge", f"value of {length} bytes exceeds {MAX_VALUE_LEN}")
+    frame.charge(FUEL_PER_WRITE + length * FUEL_PER_BYTE)
+    return frame.read(ptr, length)
