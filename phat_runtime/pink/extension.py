@@ -27,7 +27,6 @@ class ExtensionEnv(Protocol):
     @property
     def contract(self) -> AccountId: ...
 
-    @property
     def caller(self) -> AccountId: ...
 
 

@@ -24,9 +24,16 @@ from phat_runtime.runtime.execution import (
     _TransferFailed,
     run_frame,
 )
-from phat_runtime.runtime.records import CodeInfo, ContractInfo, Records, contract_address, trie_id_for
+from phat_runtime.runtime.records import (
+    CodeInfo,
+    ContractInfo,
+    Records,
+    contract_address,
+    trie_id_for,
+)
 from phat_runtime.state.kv import KVStore, Overlay
-from phat_runtime.types import AccountId, CodeHash, ExecutionMode, code_hash as as_code_hash
+from phat_runtime.types import AccountId, CodeHash, ExecutionMode
+from phat_runtime.types import code_hash as as_code_hash
 from phat_runtime.wasm.cache import CompiledModule
 from phat_runtime.wasm.engine import DEFAULT_QUERY_GAS, DEFAULT_TX_GAS, Engine
 from phat_runtime.wasm.executor import Session
@@ -112,7 +119,12 @@ class Cluster:
 
     # --- execution -----------------------------------------------------------------------------
     def _context(
-        self, mode: ExecutionMode, origin: AccountId, block: BlockContext, gas_limit: int | None
+        self,
+        mode: ExecutionMode,
+        origin: AccountId,
+        block: BlockContext,
+        gas_limit: int | None,
+        wall_clock_ms: int | None,
     ) -> ExecutionContext:
         if gas_limit is None:
             gas_limit = DEFAULT_QUERY_GAS if mode is ExecutionMode.QUERY else DEFAULT_TX_GAS
@@ -121,7 +133,7 @@ class Cluster:
             mode=mode,
             origin=origin,
             block=block,
-            session=Session(self.engine, gas_limit),
+            session=Session(self.engine, gas_limit, wall_clock_ms),
             extension=self.extension,
             load_code=self._load_code(mode),  # type: ignore[arg-type]
         )
@@ -137,6 +149,7 @@ class Cluster:
         mode: ExecutionMode = ExecutionMode.TRANSACTION,
         block: BlockContext,
         gas_limit: int | None = None,
+        wall_clock_ms: int | None = None,
     ) -> ExecResult:
         """Run the constructor ``input_data`` of ``code_hash``; the contract exists if it succeeds."""
         records = self.records
@@ -148,7 +161,7 @@ class Cluster:
                 f"DuplicateContract: a contract already lives at 0x{address.hex()}; use another salt",
                 kind="DuplicateContract",
             )
-        ctx = self._context(mode, origin, block, gas_limit)
+        ctx = self._context(mode, origin, block, gas_limit, wall_clock_ms)
         root = Overlay(self.state)
         info = ContractInfo(as_code_hash(code_hash), origin, trie_id_for(address, Records(root).next_nonce()))
         return self._execute(ctx, root, origin, address, info, value, input_data, "deploy", new=True)
@@ -163,13 +176,14 @@ class Cluster:
         mode: ExecutionMode = ExecutionMode.QUERY,
         block: BlockContext,
         gas_limit: int | None = None,
+        wall_clock_ms: int | None = None,
     ) -> ExecResult:
         """Run message ``input_data`` on ``contract``."""
         address = AccountId(bytes(contract))
         info = self.records.contract(address)
         if info is None:
             raise ContractNotFound(f"no contract at 0x{address.hex()} in this cluster")
-        ctx = self._context(mode, origin, block, gas_limit)
+        ctx = self._context(mode, origin, block, gas_limit, wall_clock_ms)
         root = Overlay(self.state)
         if mode is ExecutionMode.QUERY and value:
             # pink mints the queried value to the caller so payable messages can be simulated.

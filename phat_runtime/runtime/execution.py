@@ -282,7 +282,7 @@ def _nested(
     return CallOutcome(ReturnCode.SUCCESS, ret.data)
 
 
-class _TransferFailed(Exception):  # noqa: N818 — internal signal
+class _TransferFailed(Exception):
     pass
 
 

@@ -76,7 +76,7 @@ class Records:
         if raw is None:
             return None
         d = _unpack(raw, "code info")
-        return CodeInfo(AccountId(bytes(d["owner"])), bool(d["deterministic"]), int(d["size"]))  # type: ignore[call-overload, arg-type]
+        return CodeInfo(AccountId(bytes(d["owner"])), bool(d["deterministic"]), int(d["size"]))  # type: ignore[call-overload]
 
     def put_code(self, code_hash: bytes, wasm: bytes, info: CodeInfo) -> None:
         self.kv.set(CODE + code_hash, wasm)

@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import wasmtime
 
@@ -83,6 +84,8 @@ class Engine:
         cfg.wasm_threads = False
         self.wasmtime = wasmtime.Engine(cfg)
         self._ticker = _EpochTicker(self.wasmtime)
+        # Per-engine cache for the executor (wasmtime FuncTypes are engine-bound).
+        self.bindings: dict[Any, Any] = {}
         # Imported lazily to keep module import order simple.
         from phat_runtime.wasm.cache import ModuleCache
 

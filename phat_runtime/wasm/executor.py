@@ -39,13 +39,14 @@ _VALTYPES = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
 _SIGNED_BIT = 1 << 31
 _WRAP = 1 << 32
 
-# (functype, shim) per import list, computed once per distinct import list.
+# (functype, shim, returns) per import list. FuncTypes belong to one wasmtime engine, so the
+# cache lives on the Engine (``Engine.bindings``).
 _Binding = tuple[wasmtime.FuncType, Callable[..., Any], bool]
-_BINDINGS: dict[tuple[tuple[str, str], ...], list[_Binding]] = {}
 
 
-def _bindings(imports: tuple[tuple[str, str], ...]) -> list[_Binding]:
-    found = _BINDINGS.get(imports)
+def _bindings(engine: Engine, imports: tuple[tuple[str, str], ...]) -> list[_Binding]:
+    cache: dict[tuple[tuple[str, str], ...], list[_Binding]] = engine.bindings
+    found = cache.get(imports)
     if found is not None:
         return found
     out: list[_Binding] = []
@@ -57,7 +58,7 @@ def _bindings(imports: tuple[tuple[str, str], ...]) -> list[_Binding]:
             [_VALTYPES[p] for p in spec.params], [_VALTYPES[r] for r in spec.results]
         )
         out.append((ty, SHIMS[spec.impl], bool(spec.results)))
-    _BINDINGS[imports] = out
+    cache[imports] = out
     return out
 
 
@@ -139,7 +140,7 @@ class Session:
             func = self._instantiate(compiled, store, frame, entry)
             func(store)
             return ExecReturn(0, b"")
-        except BaseException as exc:  # noqa: BLE001 — translated below, nothing swallowed
+        except BaseException as exc:
             return self._outcome(frame, exc)
         finally:
             self.depth -= 1
@@ -148,7 +149,7 @@ class Session:
     def _instantiate(
         self, compiled: CompiledModule, store: wasmtime.Store, frame: Frame, entry: str
     ) -> wasmtime.Func:
-        bindings = _bindings(compiled.imports)
+        bindings = _bindings(self.engine, compiled.imports)
         externs: list[Any] = []
         bound = iter(bindings)
         for imp in compiled.module.imports:

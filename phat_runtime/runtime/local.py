@@ -1,0 +1,240 @@
+"""A local cluster: no chain, no TEE — the development harness and in-process public API.
+
+    from phat_runtime import LocalCluster
+    cluster = LocalCluster()
+    flipper = cluster.deploy("contracts_examples/flipper/flipper.contract", "new", [True])
+    flipper.query("get").output          # True
+    flipper.transact("flip").success     # True (state committed)
+
+Arguments are JSON-like values encoded through the contract's ink! metadata; results come back
+decoded, next to the raw :class:`~phat_runtime.runtime.cluster.ExecResult` (flags, data, gas,
+events, debug messages). Every transaction is its own block; queries see the latest block.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from phat_runtime.codec.metadata import ContractMetadata, DecodedEvent, MessageSpec
+from phat_runtime.crypto.accounts import DEV_ACCOUNTS, dev_account, parse_account, to_ss58
+from phat_runtime.errors import ConfigError, ContractNotFound, ExecutionError, MetadataError
+from phat_runtime.runtime.cluster import Cluster, ExecResult
+from phat_runtime.runtime.execution import BlockContext, ContractEvent
+from phat_runtime.state.kv import KVStore, MemoryBackend
+from phat_runtime.types import AccountId, ExecutionMode
+from phat_runtime.wasm.engine import Engine
+
+#: Balance each development account starts with (1 million units of 10¹² planck).
+DEV_ENDOWMENT = 10**18
+#: Tag of an ink! 4/5 ``MessageResult`` / ``ConstructorResult``: Ok = 0, Err(LangError) = 1.
+_LANG_ERR = 1
+
+Account = str | bytes
+Args = Mapping[str, Any] | Sequence[Any] | None
+
+
+@dataclass
+class CallResult:
+    """Decoded outcome of one message or constructor, with the raw result beside it."""
+
+    label: str
+    value: Any  # the decoded return value as the metadata types it (ink 4: {'Ok': ...})
+    raw: ExecResult
+    events: list[DecodedEvent | ContractEvent] = field(default_factory=list)
+
+    @property
+    def output(self) -> Any:
+        """The message's own return value: ink! 4/5's ``Ok`` wrapper removed."""
+        if isinstance(self.value, dict) and len(self.value) == 1 and "Ok" in self.value:
+            return self.value["Ok"]
+        return self.value
+
+    @property
+    def success(self) -> bool:
+        return self.raw.success
+
+    @property
+    def reverted(self) -> bool:
+        return self.raw.reverted
+
+    @property
+    def gas_used(self) -> int:
+        return self.raw.gas_used
+
+    @property
+    def debug_message(self) -> str:
+        return self.raw.debug_message
+
+
+class Contract:
+    """A deployed contract with its metadata: call messages by label."""
+
+    def __init__(self, cluster: LocalCluster, address: AccountId, metadata: ContractMetadata):
+        self.cluster = cluster
+        self.address = address
+        self.metadata = metadata
+
+    @property
+    def ss58(self) -> str:
+        return to_ss58(self.address)
+
+    def query(self, message: str, args: Args = None, *, caller: Account = "alice", value: int = 0,
+              gas_limit: int | None = None) -> CallResult:
+        """Run ``message`` as a QUERY: any writes are discarded."""
+        return self.cluster.call(self, message, args, caller=caller, value=value,
+                                 mode=ExecutionMode.QUERY, gas_limit=gas_limit)
+
+    def transact(self, message: str, args: Args = None, *, caller: Account = "alice", value: int = 0,
+                 gas_limit: int | None = None) -> CallResult:
+        """Run ``message`` as a TRANSACTION in a new block: writes are committed."""
+        return self.cluster.call(self, message, args, caller=caller, value=value,
+                                 mode=ExecutionMode.TRANSACTION, gas_limit=gas_limit)
+
+    def __repr__(self) -> str:
+        return f"<Contract {self.metadata.name} at {self.ss58}>"
+
+
+class LocalCluster:
+    """An in-process cluster with dev accounts endowed, metadata per uploaded code."""
+
+    def __init__(self, *, state: KVStore | None = None, engine: Engine | None = None,
+                 cluster_id: bytes = bytes(32)) -> None:
+        self.runtime = Cluster(state or MemoryBackend(), cluster_id=cluster_id, engine=engine)
+        self.block = BlockContext(0, int(time.time() * 1000))
+        self._metadata: dict[bytes, ContractMetadata] = {}
+        records = self.runtime.records
+        for name in DEV_ACCOUNTS:
+            account = dev_account(name)
+            if records.balance(account) == 0:
+                records.set_balance(account, DEV_ENDOWMENT)
+
+    # --- accounts -------------------------------------------------------------------------------
+    @staticmethod
+    def account(value: Account) -> AccountId:
+        """``"alice"``, ``"//Bob"``, an SS58 address, ``0x``-hex or 32 bytes → AccountId."""
+        try:
+            return parse_account(value)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    def balance(self, account: Account) -> int:
+        return self.runtime.records.balance(self.account(account))
+
+    # --- code -----------------------------------------------------------------------------------
+    def upload(self, source: str | os.PathLike[str] | ContractMetadata, *, owner: Account = "alice") -> ContractMetadata:
+        """Upload a ``.contract`` bundle, ``.wasm`` + ``.json``, or loaded metadata with code."""
+        metadata = source if isinstance(source, ContractMetadata) else ContractMetadata.load(source)
+        if metadata.wasm is None:
+            raise MetadataError(
+                f"metadata of {metadata.name!r} carries no code: pass the .contract bundle or "
+                "put the .wasm next to the .json"
+            )
+        code_hash = self.runtime.upload_code(metadata.wasm, self.account(owner))
+        self._metadata[code_hash] = metadata
+        return metadata
+
+    def metadata_for(self, code_hash: bytes) -> ContractMetadata | None:
+        return self._metadata.get(code_hash)
+
+    # --- deploy ---------------------------------------------------------------------------------
+    def deploy(self, source: str | os.PathLike[str] | ContractMetadata, constructor: str | None = None,
+               args: Args = None, *, caller: Account = "alice", value: int = 0, salt: bytes = b"",
+               gas_limit: int | None = None) -> Contract:
+        """Upload (if needed) and instantiate; raises ExecutionError if the constructor fails."""
+        metadata = self.upload(source, owner=caller)
+        spec = self._constructor(metadata, constructor)
+        input_data = metadata.encode_constructor(spec.label, args)
+        block = self._next_block()
+        origin = self.account(caller)
+        assert metadata.code_hash is not None
+        raw = self.runtime.instantiate(origin, metadata.code_hash, input_data, salt=salt, value=value,
+                                       block=block, gas_limit=gas_limit)
+        result = self._result(metadata, spec, raw)
+        if not raw.success:
+            raise _failure(f"constructor {spec.label!r} of {metadata.name}", result)
+        assert raw.contract is not None
+        return Contract(self, raw.contract, metadata)
+
+    def contract(self, address: Account, metadata: ContractMetadata | None = None) -> Contract:
+        """A handle on an existing contract (metadata looked up from its code if not given)."""
+        account = self.account(address)
+        info = self.runtime.records.contract(account)
+        if info is None:
+            raise ContractNotFound(f"no contract at {to_ss58(account)}")
+        metadata = metadata or self._metadata.get(info.code_hash)
+        if metadata is None:
+            raise MetadataError(f"no metadata known for code 0x{info.code_hash.hex()}; pass metadata=")
+        return Contract(self, account, metadata)
+
+    # --- calls ----------------------------------------------------------------------------------
+    def call(self, contract: Contract, message: str, args: Args = None, *, caller: Account = "alice",
+             value: int = 0, mode: ExecutionMode = ExecutionMode.QUERY,
+             gas_limit: int | None = None) -> CallResult:
+        spec = contract.metadata.message(message)
+        input_data = contract.metadata.encode_message(message, args)
+        block = self._next_block() if mode is ExecutionMode.TRANSACTION else self._query_block()
+        raw = self.runtime.call(self.account(caller), contract.address, input_data, value=value,
+                                mode=mode, block=block, gas_limit=gas_limit)
+        return self._result(contract.metadata, spec, raw)
+
+    # --- helpers --------------------------------------------------------------------------------
+    @staticmethod
+    def _constructor(metadata: ContractMetadata, label: str | None) -> MessageSpec:
+        if label is not None:
+            return metadata.constructor(label)
+        spec = metadata.default_constructor()
+        if spec is None:
+            spec = metadata.constructors[0] if len(metadata.constructors) == 1 else None
+        if spec is None:
+            names = ", ".join(c.label for c in metadata.constructors)
+            raise ConfigError(f"{metadata.name} has several constructors ({names}); name one")
+        return spec
+
+    def _next_block(self) -> BlockContext:
+        now = max(int(time.time() * 1000), self.block.timestamp_ms)
+        self.block = BlockContext(self.block.number + 1, now)
+        return self.block
+
+    def _query_block(self) -> BlockContext:
+        return BlockContext(self.block.number, max(int(time.time() * 1000), self.block.timestamp_ms))
+
+    def _result(self, metadata: ContractMetadata, spec: MessageSpec, raw: ExecResult) -> CallResult:
+        value: Any = None
+        if raw.error is None:
+            try:
+                value = metadata.decode_return(spec, raw.data)
+            except MetadataError:
+                value = None if raw.reverted else _undecodable(raw)
+        return CallResult(spec.label, value, raw, [self._decode_event(e) for e in raw.events])
+
+    def _decode_event(self, event: ContractEvent) -> DecodedEvent | ContractEvent:
+        info = self.runtime.records.contract(event.contract)
+        metadata = self._metadata.get(info.code_hash) if info else None
+        if metadata is None:
+            return event
+        try:
+            return metadata.decode_event(event.data, event.topics)
+        except MetadataError:
+            return event
+
+
+def _undecodable(raw: ExecResult) -> Any:
+    raise MetadataError(f"the contract returned 0x{raw.data.hex()}, which its metadata cannot decode")
+
+
+def _failure(what: str, result: CallResult) -> ExecutionError:
+    raw = result.raw
+    if raw.error is not None:
+        err = ExecutionError(f"{what} failed: {raw.error}", kind=raw.error.kind)
+        err.__cause__ = raw.error
+        return err
+    if raw.data[:1] == bytes([_LANG_ERR]):
+        return ExecutionError(f"{what} reverted: the contract could not read its input (LangError)",
+                              kind="ContractReverted")
+    return ExecutionError(f"{what} reverted with {result.value!r} (data 0x{raw.data.hex()})",
+                          kind="ContractReverted")
+
