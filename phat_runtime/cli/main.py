@@ -1,0 +1,50 @@
+"""The ``phat`` command. Thin: it parses arguments and prints; the work lives in the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from phat_runtime import __version__
+from phat_runtime.errors import PhatError
+
+#: Where the example contracts live in a source checkout (``pip install -e .``).
+DEFAULT_EXAMPLES = Path(__file__).resolve().parents[2] / "contracts_examples"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="phat", description="phat_runtime — run ink!/Phat contracts off-chain."
+    )
+    parser.add_argument("--version", action="version", version=f"phat_runtime {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="deploy the example contracts in-process and call them")
+    demo.add_argument("--examples", type=Path, default=DEFAULT_EXAMPLES,
+                      help="folder with the built example contracts (default: %(default)s)")
+
+    bench = sub.add_parser("bench", help="run the query benchmark (ours vs bare wasmtime)")
+    bench.add_argument("--iterations", type=int, default=2000)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from phat_runtime.cli.demo import run_demo
+
+            return run_demo(args.examples)
+        if args.command == "bench":
+            from phat_runtime.cli.bench import run_bench
+
+            return run_bench(args.iterations)
+    except PhatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
