@@ -63,7 +63,10 @@ class ModuleInfo:
 
 
 def validate_module(
-    code: bytes, *, deterministic: bool = False, engine: wasmtime.Engine | None = None
+    code: bytes | bytearray,
+    *,
+    deterministic: bool = False,
+    engine: wasmtime.Engine | None = None,
 ) -> ModuleInfo:
     """Check ``code`` against the contract rules; return what the executor needs to know.
 
@@ -71,12 +74,13 @@ def validate_module(
     so the same bad module always gives the same error. With ``deterministic=True`` any
     float or SIMD use is refused (pallet-contracts' ``Determinism::Enforced``).
     """
-    if not isinstance(code, bytes | bytearray | memoryview):
+    if not isinstance(code, bytes | bytearray):
         raise ConfigError(f"wasm code must be bytes, got {type(code).__name__}")
     code = bytes(code)
     if len(code) > MAX_CODE_SIZE:
         raise ModuleTooLarge(
-            f"code is {len(code)} bytes, the limit is {MAX_CODE_SIZE} bytes (2 MiB); "
+            f"code is {len(code)} bytes, the limit is {MAX_CODE_SIZE} bytes "
+            f"({MAX_CODE_SIZE // 2**20} MiB); "
             "build in release mode and let cargo-contract run wasm-opt"
         )
     module = wasmparse.parse(code)
@@ -86,11 +90,11 @@ def validate_module(
     imports = _check_imports(module)
     float_use = wasmparse.first_float_use(module)
     if deterministic and float_use is not None:
-        where = "" if float_use.function is None else f"function {float_use.function}: "
+        where = "" if float_use.function is None else f" in function {float_use.function}"
         raise FloatInstructions(
-            f"float instructions are not allowed in deterministic code: {where}"
-            f"{float_use.what} at offset {float_use.offset:#x}; remove float arithmetic "
-            "(and SIMD) from the contract or run it only in queries"
+            f"deterministic code must not use floats or SIMD: found {float_use.what}{where} "
+            f"at offset {float_use.offset:#x}; remove float arithmetic from the contract, or "
+            "run it only in queries (non-deterministic)"
         )
     return ModuleInfo(
         imports=imports,
@@ -138,7 +142,8 @@ def _check_exports(module: wasmparse.Module) -> None:
         # pallet-contracts instantiates with `ensure_no_start`, so such code can never run.
         raise BadExports(
             f"the module has a start function (function {module.start}); contracts must not "
-            "have one — their only entry points are `deploy` and `call`"
+            "have one (pallet-contracts refuses to instantiate it): their only entry points "
+            "are `deploy` and `call`"
         )
 
 
@@ -153,7 +158,9 @@ def _check_memory(module: wasmparse.Module) -> tuple[int, int]:
         raise BadMemory(f"No memory import found: a contract imports `env.memory` — {_MEMORY_HINT}")
     if len(imported) > 1:
         names = ", ".join(f"`{imp.module}.{imp.name}`" for imp in imported)
-        raise BadMemory(f"the module imports {len(imported)} memories ({names}); exactly one allowed")
+        raise BadMemory(
+            f"the module imports {len(imported)} memories ({names}); exactly one allowed"
+        )
     memory = imported[0]
     if (memory.module, memory.name) != MEMORY_IMPORT:
         raise BadMemory(

@@ -33,7 +33,6 @@ VALTYPES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128",
 #: Value types whose arithmetic is not bit-for-bit reproducible across machines (NaN bits).
 NONDETERMINISTIC_TYPES = frozenset({"f32", "f64", "v128"})
 _NONDET_TYPE_BYTES = frozenset({0x7D, 0x7C, 0x7B})
-_REFTYPE_BYTES = frozenset({0x70, 0x6F})
 # Bytes that start a GC / typed-function-reference type: valid for wasmtime, but beyond what
 # pallet-contracts (wasmi) or this reader understands.
 _GC_TYPE_BYTES = frozenset(range(0x64, 0x6F)) | frozenset(range(0x71, 0x75)) | {0x63}
@@ -118,7 +117,9 @@ class Module:
     def function_type(self, index: int) -> FuncType:
         """Type of function ``index`` in the function index space (imports first)."""
         imported = [imp.type_index for imp in self.imports if imp.kind is ExternKind.FUNC]
-        type_index = imported[index] if index < len(imported) else self.functions[index - len(imported)]
+        type_index = (
+            imported[index] if index < len(imported) else self.functions[index - len(imported)]
+        )
         return self.types[type_index]
 
 
@@ -135,7 +136,7 @@ class FloatUse:
 
 
 class Reader:
-    """A cursor over ``data[pos:end]`` that names its section in every error."""
+    """A cursor over ``data[pos:end]`` that says where it is (``section``) in every error."""
 
     __slots__ = ("data", "end", "pos", "section")
 
@@ -144,9 +145,7 @@ class Reader:
 
     def error(self, what: str, at: int | None = None) -> MalformedModule:
         where = self.pos if at is None else at
-        return MalformedModule(
-            f"malformed wasm: {what} in the {self.section} section at offset {where:#x}"
-        )
+        return MalformedModule(f"malformed wasm: {what} in {self.section} at offset {where:#x}")
 
     def byte(self) -> int:
         if self.pos >= self.end:
@@ -212,7 +211,7 @@ class Reader:
 
 def unsupported(feature: str, at: int, section: str) -> MalformedModule:
     return MalformedModule(
-        f"unsupported wasm feature: {feature} in the {section} section at offset {at:#x}; "
+        f"unsupported wasm feature: {feature} in {section} at offset {at:#x}; "
         "contracts may use wasm MVP plus sign-extension and bulk-memory instructions "
         "(build with cargo-contract's defaults)"
     )
@@ -227,7 +226,7 @@ def parse(data: bytes) -> Module:
     module = Module(data)
     pos = HEADER_SIZE
     while pos < len(data):
-        head = Reader(data, pos, len(data), "module")
+        head = Reader(data, pos, len(data), "a section header")
         section_id = head.byte()
         size = head.uleb()
         name = SECTION_NAMES.get(section_id)
@@ -241,7 +240,7 @@ def parse(data: bytes) -> Module:
             )
         section_parser = _SECTION_PARSERS.get(section_id)
         if section_parser is not None:
-            r = Reader(data, start, end, name)
+            r = Reader(data, start, end, f"the {name} section")
             section_parser(r, module)
             if r.pos != end:
                 raise r.error(f"{end - r.pos} bytes left over at the end of the section")
@@ -375,7 +374,7 @@ def _const_expr(r: Reader) -> tuple[int, int | None]:
     """Skip an initializer expression; return the position after its ``end``."""
     try:
         pos, float_at = scan_instructions(
-            r.data, r.pos, r.end, stop_at_float=False, section=r.section
+            r.data, r.pos, r.end, stop_at_float=False, const_expr=True, section=r.section
         )
     except IndexError:
         raise r.error("truncated initializer expression") from None
@@ -385,21 +384,21 @@ def _const_expr(r: Reader) -> tuple[int, int | None]:
 
 
 # --- instructions ----------------------------------------------------------------------------
-# One byte per opcode says how to skip its immediates. Float kinds come last so the scanner
-# can tell "float" with a single comparison.
+# One byte per opcode says how to skip its immediates. Function bodies are scanned up to their
+# known end offset, so no block nesting is tracked; initializer expressions cannot contain
+# blocks, so their first `end` closes them.
 
 _PLAIN, _LEB, _MEMARG, _END, _BLOCK, _LEB2, _BR_TABLE, _SELECT_T = range(8)
 _PREFIX_FC, _PREFIX_FD, _PREFIX_FE, _UNSUPPORTED = range(8, 12)
 _FLOAT, _FLOAT_MEMARG, _F32_CONST, _F64_CONST = range(12, 16)
 
 
-def _kind_table() -> bytes:
+def _kind_table(end_kind: int) -> bytes:
     table = bytearray([_UNSUPPORTED]) * 256
     spans = {
         _PLAIN: [(0x00, 0x01), (0x05, 0x05), (0x0F, 0x0F), (0x1A, 0x1B), (0x45, 0x5A),
                  (0x67, 0x8A), (0xA7, 0xA7), (0xAC, 0xAD), (0xC0, 0xC4), (0xD1, 0xD1)],
         _BLOCK: [(0x02, 0x04)],
-        _END: [(0x0B, 0x0B)],
         _LEB: [(0x0C, 0x0D), (0x10, 0x10), (0x12, 0x12), (0x20, 0x26), (0x3F, 0x42),
                (0xD0, 0xD0), (0xD2, 0xD2)],
         _LEB2: [(0x11, 0x11), (0x13, 0x13)],
@@ -417,12 +416,14 @@ def _kind_table() -> bytes:
     for kind, ranges in spans.items():
         for lo, hi in ranges:
             table[lo : hi + 1] = bytes([kind]) * (hi - lo + 1)
+    table[0x0B] = end_kind
     return bytes(table)
 
 
-_KIND = _kind_table()
-# 0xFC sub-opcodes 0-7 are the saturating float->int truncations; 8-17 bulk memory/table ops
-# with this many LEB immediates.
+_BODY_KINDS = _kind_table(end_kind=_PLAIN)
+_CONST_EXPR_KINDS = _kind_table(end_kind=_END)
+# 0xFC sub-opcodes 0-7 are the saturating float->int truncations; 8-17 are bulk memory and
+# table ops with this many LEB immediates.
 _FC_SATURATING = 8
 _FC_LEB_COUNT = {8: 2, 9: 1, 10: 2, 11: 1, 12: 2, 13: 1, 14: 2, 15: 1, 16: 1, 17: 1}
 _ATOMIC_FENCE = 0x03
@@ -466,88 +467,104 @@ def _skip_simd(data: bytes, pos: int) -> int:
     return pos
 
 
-def scan_instructions(
-    data: bytes, pos: int, end: int, *, stop_at_float: bool, section: str = "code"
-) -> tuple[int, int | None]:
-    """Walk instructions from ``pos`` to the ``end`` closing the expression.
+def _skip_other(data: bytes, pos: int, kind: int, section: str) -> tuple[int, bool]:
+    """Skip the immediates of a less frequent instruction; say whether it is a float one."""
+    at = pos - 1
+    if kind == _BLOCK:
+        b = data[pos]
+        if b & 0x80:  # multi-byte type index
+            return _skip_leb(data, pos), False
+        if b in _GC_TYPE_BYTES:
+            raise unsupported("GC block types", at, section)
+        return pos + 1, b in _NONDET_TYPE_BYTES
+    if kind == _LEB2:
+        return _skip_leb(data, _skip_leb(data, pos)), False
+    if kind == _BR_TABLE:
+        count, pos = _read_leb(data, pos)
+        for _ in range(count + 1):
+            pos = _skip_leb(data, pos)
+        return pos, False
+    if kind == _SELECT_T:
+        count, pos = _read_leb(data, pos)
+        types = data[pos : pos + count]
+        if any(b in _GC_TYPE_BYTES for b in types):
+            raise unsupported("GC types in select", at, section)
+        return pos + count, any(b in _NONDET_TYPE_BYTES for b in types)
+    if kind == _PREFIX_FC:
+        sub, pos = _read_leb(data, pos)
+        if sub < _FC_SATURATING:
+            return pos, True
+        if sub not in _FC_LEB_COUNT:
+            raise unsupported(f"instruction 0xfc {sub}", at, section)
+        for _ in range(_FC_LEB_COUNT[sub]):
+            pos = _skip_leb(data, pos)
+        return pos, False
+    if kind == _PREFIX_FD:
+        return _skip_simd(data, pos), True
+    if kind == _PREFIX_FE:
+        sub, pos = _read_leb(data, pos)
+        return (pos + 1 if sub == _ATOMIC_FENCE else _skip_memarg(data, pos)), False
+    if kind == _FLOAT:
+        return pos, True
+    if kind == _FLOAT_MEMARG:
+        return _skip_memarg(data, pos), True
+    if kind == _F32_CONST:
+        return pos + 4, True
+    if kind == _F64_CONST:
+        return pos + 8, True
+    raise unsupported(f"opcode {data[at]:#04x}", at, section)
 
-    Returns (position after that ``end``, offset of the first float/SIMD instruction or
-    None). With ``stop_at_float`` it returns at the first float instruction, with the
-    position just after it. Returns position -1 if ``end`` is reached without closing the
-    expression. Raises IndexError on truncated data and MalformedModule on an opcode this
-    reader does not know (GC, exceptions, ...).
+
+def scan_instructions(
+    data: bytes,
+    pos: int,
+    end: int,
+    *,
+    stop_at_float: bool,
+    const_expr: bool = False,
+    section: str = "the code section",
+) -> tuple[int, int | None]:
+    """Walk the instructions in ``data[pos:end]``, skipping every immediate.
+
+    Returns (position reached, offset of the first float/SIMD instruction or None). A
+    function body is walked to ``end``; a ``const_expr`` stops after its first ``end`` and
+    returns position -1 if there is none. With ``stop_at_float`` the walk stops right after
+    the first float instruction. Raises IndexError on truncated data and MalformedModule on
+    an opcode this reader does not know (GC, exceptions, ...).
     """
-    kinds = _KIND
-    depth = 0
+    kinds = _CONST_EXPR_KINDS if const_expr else _BODY_KINDS
     first_float: int | None = None
     while pos < end:
-        at = pos
         kind = kinds[data[pos]]
         pos += 1
-        # Ordered by how often each kind occurs in compiled contracts.
+        # The three kinds that make up most of compiled code are skipped inline: a call per
+        # instruction would double the time this loop takes.
         if kind == _PLAIN:
             continue
         if kind == _LEB:
             while data[pos] & 0x80:
                 pos += 1
             pos += 1
-        elif kind == _MEMARG:
-            pos = _skip_memarg(data, pos)
-        elif kind == _END:
-            if depth == 0:
-                return pos, first_float
-            depth -= 1
-        elif kind == _BLOCK:
-            depth += 1
-            b = data[pos]
-            if b & 0x80:  # multi-byte type index
+            continue
+        if kind == _MEMARG:
+            if data[pos] & 0x40:  # multi-memory: one more LEB (memory index after alignment)
                 pos = _skip_leb(data, pos)
-                continue
+            while data[pos] & 0x80:
+                pos += 1
             pos += 1
-            if b in _NONDET_TYPE_BYTES:
-                kind = _FLOAT
-            elif b in _GC_TYPE_BYTES:
-                raise unsupported("GC block types", at, section)
-        elif kind == _LEB2:
-            pos = _skip_leb(data, _skip_leb(data, pos))
-        elif kind == _BR_TABLE:
-            count, pos = _read_leb(data, pos)
-            for _ in range(count + 1):
-                pos = _skip_leb(data, pos)
-        elif kind == _SELECT_T:
-            count, pos = _read_leb(data, pos)
-            types = data[pos : pos + count]
-            pos += count
-            if any(b in _NONDET_TYPE_BYTES for b in types):
-                kind = _FLOAT
-        elif kind == _PREFIX_FC:
-            sub, pos = _read_leb(data, pos)
-            if sub < _FC_SATURATING:
-                kind = _FLOAT
-            elif sub in _FC_LEB_COUNT:
-                for _ in range(_FC_LEB_COUNT[sub]):
-                    pos = _skip_leb(data, pos)
-            else:
-                raise unsupported(f"instruction 0xfc {sub}", at, section)
-        elif kind == _PREFIX_FD:
-            pos = _skip_simd(data, pos)
-            kind = _FLOAT
-        elif kind == _PREFIX_FE:
-            sub, pos = _read_leb(data, pos)
-            pos = pos + 1 if sub == _ATOMIC_FENCE else _skip_memarg(data, pos)
-        elif kind == _FLOAT_MEMARG:
-            pos = _skip_memarg(data, pos)
-        elif kind == _F32_CONST:
-            pos += 4
-        elif kind == _F64_CONST:
-            pos += 8
-        elif kind == _UNSUPPORTED:
-            raise unsupported(f"opcode {data[at]:#04x}", at, section)
-        if kind >= _FLOAT and first_float is None:
+            while data[pos] & 0x80:
+                pos += 1
+            pos += 1
+            continue
+        if kind == _END:
+            return pos, first_float
+        at = pos - 1
+        pos, is_float = _skip_other(data, pos, kind, section)
+        if is_float and first_float is None:
             first_float = at
             if stop_at_float:
                 return pos, first_float
-    return -1, first_float
+    return (-1 if const_expr else pos), first_float
 
 
 # --- floats ----------------------------------------------------------------------------------
@@ -630,7 +647,8 @@ def first_float_use(module: Module) -> FloatUse | None:
         if g.float_in_init is not None:
             what = describe_float_instruction(data, g.float_in_init)
             return FloatUse(None, f"{what} in global {g_index}", g.float_in_init)
-    for t_index in sorted(float_types):
+    if float_types:  # used only by blocks, call_indirect or nothing at all
+        t_index = min(float_types)
         what = f"type {t_index} {module.types[t_index]}"
         return FloatUse(None, what, module.type_offsets[t_index])
     return None
