@@ -169,19 +169,33 @@ class Session:
         return func
 
     def _outcome(self, frame: Frame, exc: BaseException) -> ExecReturn:
-        # Prefer what our own shim recorded: wasmtime-py's global "last exception" may have
-        # been taken by a concurrent execution (see Frame.pending).
-        cause = frame.pending if frame.pending is not None else exc
+        # Trust what our own shims recorded on the frame: wasmtime-py passes a host
+        # function's exception through a process-global variable, so under concurrent
+        # executions ``exc`` may be another execution's exception (see Frame.pending).
+        cause = frame.pending
+        if cause is None:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise exc
+            if not isinstance(exc, wasmtime.Trap | wasmtime.WasmtimeError):
+                raise self._lost_trap(frame)
+            cause = exc
         if isinstance(cause, ContractReturned):
             return ExecReturn(cause.flags, cause.data)
         if isinstance(cause, ContractTerminated):
             return ExecReturn(0, b"")
         if isinstance(cause, PhatError):
             raise cause
-        if isinstance(exc, wasmtime.Trap):
-            raise _trap_error(exc) from exc
+        if isinstance(cause, wasmtime.Trap):
+            raise _trap_error(cause) from cause
         if isinstance(cause, wasmtime.WasmtimeError):
             raise ContractTrapped(f"contract could not be instantiated: {cause}") from cause
-        if isinstance(cause, KeyboardInterrupt | SystemExit):
-            raise cause
         raise InternalError(f"host function failed: {cause!r}") from cause
+
+    def _lost_trap(self, frame: Frame) -> ExecutionError:
+        """Our wasm trapped but a concurrent execution's exception surfaced instead of the
+        trap: recover the cause from the store's fuel and the epoch."""
+        if frame.store.get_fuel() == 0:
+            return OutOfGas("out of gas: the gas limit was exhausted")
+        if self.engine.epoch >= self.deadline_epoch:
+            return WallClockTimeout("wall-clock budget exceeded: execution interrupted")
+        return ContractTrapped("contract trapped (wasm trap; its details were lost to a concurrent execution)")
