@@ -61,7 +61,7 @@ def run_demo(examples: Path) -> int:
         deployed.add_row(contract.metadata.name, contract.ss58, "0x" + info.code_hash.hex()[:16] + "…")
     console.print(deployed)
 
-    bob = to_ss58(dev_account("bob"))
+    alice, bob = to_ss58(dev_account("alice")), to_ss58(dev_account("bob"))
     table = Table(title="calls (alice is the caller)")
     for column in ("call", "result", "output", "events", "gas", "ms"):
         table.add_column(column, overflow="fold")
@@ -69,11 +69,11 @@ def run_demo(examples: Path) -> int:
         ("query flipper.get", lambda: flipper.query("get")),
         ("tx    flipper.flip", lambda: flipper.transact("flip")),
         ("query flipper.get", lambda: flipper.query("get")),
-        ("query token.balance_of(alice)", lambda: token.query("balance_of", {"owner": "alice"})),
+        ("query token.balance_of(alice)", lambda: token.query("balance_of", {"owner": alice})),
         ("tx    token.transfer(bob, 250)", lambda: token.transact("transfer", {"to": bob, "value": 250})),
         ("query token.balance_of(bob)", lambda: token.query("balance_of", [bob])),
         ("tx    token.transfer(alice, 10**9) as bob",
-         lambda: token.transact("transfer", ["alice", 10**9], caller="bob")),
+         lambda: token.transact("transfer", [alice, 10**9], caller="bob")),
         ("tx    factory.create(false, 'demo')", lambda: factory.transact("create", [False, "0x64656d6f"])),
     ]
     child: Any = None

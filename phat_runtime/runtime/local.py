@@ -45,10 +45,16 @@ class CallResult:
     value: Any  # the decoded return value as the metadata types it (ink 4: {'Ok': ...})
     raw: ExecResult
     events: list[DecodedEvent | ContractEvent] = field(default_factory=list)
+    decode_error: MetadataError | None = None  # set when the output does not match the metadata
 
     @property
     def output(self) -> Any:
-        """The message's own return value: ink! 4/5's ``Ok`` wrapper removed."""
+        """The message's own return value: ink! 4/5's ``Ok`` wrapper removed.
+
+        Raises the decoding error if the contract's output does not match its metadata.
+        """
+        if self.decode_error is not None:
+            raise self.decode_error
         if isinstance(self.value, dict) and len(self.value) == 1 and "Ok" in self.value:
             return self.value["Ok"]
         return self.value
@@ -204,12 +210,17 @@ class LocalCluster:
 
     def _result(self, metadata: ContractMetadata, spec: MessageSpec, raw: ExecResult) -> CallResult:
         value: Any = None
+        problem: MetadataError | None = None
         if raw.error is None:
             try:
                 value = metadata.decode_return(spec, raw.data)
-            except MetadataError:
-                value = None if raw.reverted else _undecodable(raw)
-        return CallResult(spec.label, value, raw, [self._decode_event(e) for e in raw.events])
+            except MetadataError as exc:
+                problem = MetadataError(
+                    f"{spec.label!r} returned 0x{raw.data.hex()}, which the metadata of "
+                    f"{metadata.name} cannot decode: {exc}"
+                )
+        events = [self._decode_event(e) for e in raw.events]
+        return CallResult(spec.label, value, raw, events, problem)
 
     def _decode_event(self, event: ContractEvent) -> DecodedEvent | ContractEvent:
         info = self.runtime.records.contract(event.contract)
@@ -220,10 +231,6 @@ class LocalCluster:
             return metadata.decode_event(event.data, event.topics)
         except MetadataError:
             return event
-
-
-def _undecodable(raw: ExecResult) -> Any:
-    raise MetadataError(f"the contract returned 0x{raw.data.hex()}, which its metadata cannot decode")
 
 
 def _failure(what: str, result: CallResult) -> ExecutionError:
