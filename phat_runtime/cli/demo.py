@@ -14,26 +14,35 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from phat_runtime.codec.metadata import DecodedEvent
 from phat_runtime.crypto.accounts import dev_account, to_ss58
 from phat_runtime.runtime.local import CallResult, LocalCluster
 
 
 def _fmt(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 70 else text[:67] + "..."
+    """Short form for a table cell: long strings (addresses) shortened in the middle."""
+    if isinstance(value, str) and len(value) > 40:
+        return f"{value[:6]}…{value[-4:]}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return repr(value)
 
 
 def _row(table: Table, what: str, result: CallResult, started: float) -> None:
     status = "ok" if result.success else ("reverted" if result.reverted else f"failed: {result.raw.error}")
     events = "; ".join(
-        f"{e.label}{_fmt(e.args)}" if hasattr(e, "label") else "raw event" for e in result.events
+        f"{e.label}({', '.join(f'{k}={_fmt(v)}' for k, v in e.args.items())})"
+        if isinstance(e, DecodedEvent) else "undecoded event"
+        for e in result.events
     )
-    table.add_row(what, status, _fmt(result.output), events or "-", f"{result.gas_used:,}",
+    table.add_row(what, status, _fmt(result.output), events or "-", f"{result.gas_used / 1e6:,.1f}M",
                   f"{(time.perf_counter() - started) * 1e3:.2f}")
 
 
 def run_demo(examples: Path) -> int:
-    console = Console()
+    console = Console(width=max(Console().width, 130))
     bundles = {name: examples / name / f"{name}.contract" for name in ("flipper", "token", "factory")}
     missing = [str(p) for p in bundles.values() if not p.exists()]
     if missing:
@@ -64,17 +73,17 @@ def run_demo(examples: Path) -> int:
     alice, bob = to_ss58(dev_account("alice")), to_ss58(dev_account("bob"))
     table = Table(title="calls (alice is the caller)")
     for column in ("call", "result", "output", "events", "gas", "ms"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column in ("call", "gas", "ms"))
     steps: list[tuple[str, Any]] = [
-        ("query flipper.get", lambda: flipper.query("get")),
-        ("tx    flipper.flip", lambda: flipper.transact("flip")),
-        ("query flipper.get", lambda: flipper.query("get")),
+        ("query flipper.get()", lambda: flipper.query("get")),
+        ("tx    flipper.flip()", lambda: flipper.transact("flip")),
+        ("query flipper.get()", lambda: flipper.query("get")),
         ("query token.balance_of(alice)", lambda: token.query("balance_of", {"owner": alice})),
         ("tx    token.transfer(bob, 250)", lambda: token.transact("transfer", {"to": bob, "value": 250})),
         ("query token.balance_of(bob)", lambda: token.query("balance_of", [bob])),
-        ("tx    token.transfer(alice, 10**9) as bob",
+        ("tx    token.transfer(alice, 10^9) by bob",
          lambda: token.transact("transfer", [alice, 10**9], caller="bob")),
-        ("tx    factory.create(false, 'demo')", lambda: factory.transact("create", [False, "0x64656d6f"])),
+        ("tx    factory.create(false, salt)", lambda: factory.transact("create", [False, "0x64656d6f"])),
     ]
     child: Any = None
     for what, step in steps:
