@@ -34,7 +34,7 @@ _I32 = wasmtime.ValType.i32()
 _I64 = wasmtime.ValType.i64()
 
 
-class _Return(Exception):  # noqa: N818
+class _Return(Exception):
     def __init__(self, data: bytes) -> None:
         self.data = data
 
@@ -43,19 +43,19 @@ def bare_runner(wasm: bytes, input_data: bytes, storage: dict[bytes, bytes]) -> 
     """A minimal wasmtime host for one module: just enough semantics to run ``get``."""
     engine = wasmtime.Engine()
     module = wasmtime.Module(engine, wasm)
+    memory_type = next(i.type for i in module.imports if isinstance(i.type, wasmtime.MemoryType))
 
     def run() -> bytes:
         store = wasmtime.Store(engine)
+        mem = wasmtime.Memory(store, memory_type)
         externs: list[Any] = []
-        mem: wasmtime.Memory | None = None
         for imp in module.imports:
             ty = imp.type
             if isinstance(ty, wasmtime.MemoryType):
-                mem = wasmtime.Memory(store, ty)
                 externs.append(mem)
                 continue
             assert isinstance(ty, wasmtime.FuncType)
-            externs.append(wasmtime.Func(store, ty, _stub(imp.name or "", ty, lambda: mem, store, input_data, storage)))
+            externs.append(wasmtime.Func(store, ty, _stub(imp.name or "", ty, mem, store, input_data, storage)))
         instance = wasmtime.Instance(store, module, externs)
         call = instance.exports(store)["call"]
         assert isinstance(call, wasmtime.Func)
@@ -68,15 +68,15 @@ def bare_runner(wasm: bytes, input_data: bytes, storage: dict[bytes, bytes]) -> 
     return run
 
 
-def _stub(name: str, ty: wasmtime.FuncType, mem: Callable[[], Any], store: wasmtime.Store,
+def _stub(name: str, ty: wasmtime.FuncType, mem: wasmtime.Memory, store: wasmtime.Store,
           input_data: bytes, storage: dict[bytes, bytes]) -> Callable[..., Any]:
     def write_out(ptr: int, len_ptr: int, data: bytes) -> None:
-        mem().write(store, data, ptr)
-        mem().write(store, len(data).to_bytes(4, "little"), len_ptr)
+        mem.write(store, data, ptr)
+        mem.write(store, len(data).to_bytes(4, "little"), len_ptr)
 
     if name.endswith("seal_return"):
         def ret(_flags: int, ptr: int, length: int) -> None:
-            raise _Return(bytes(mem().read(store, ptr, ptr + length)))
+            raise _Return(bytes(mem.read(store, ptr, ptr + length)))
         return ret
     if name.endswith("input"):
         return lambda ptr, len_ptr: write_out(ptr, len_ptr, input_data)
@@ -84,7 +84,7 @@ def _stub(name: str, ty: wasmtime.FuncType, mem: Callable[[], Any], store: wasmt
         return lambda ptr, len_ptr: write_out(ptr, len_ptr, bytes(16))
     if name.endswith("get_storage"):
         def get(key_ptr: int, key_len: int, out_ptr: int, out_len_ptr: int) -> int:
-            value = storage.get(bytes(mem().read(store, key_ptr, key_ptr + key_len)))
+            value = storage.get(bytes(mem.read(store, key_ptr, key_ptr + key_len)))
             if value is None:
                 return 3
             write_out(out_ptr, out_len_ptr, value)
@@ -94,15 +94,21 @@ def _stub(name: str, ty: wasmtime.FuncType, mem: Callable[[], Any], store: wasmt
     return lambda *args: 0 if results else None
 
 
-def _time(fn: Callable[[], Any], iterations: int) -> list[float]:
+def _time_interleaved(a: Callable[[], Any], b: Callable[[], Any], iterations: int) -> tuple[list[float], list[float]]:
+    """Alternate the two sides sample by sample, so machine noise hits both alike."""
     for _ in range(min(50, iterations)):
-        fn()  # warm-up: compile caches, allocator
-    samples = []
+        a()  # warm-up: compile caches, allocator
+        b()
+    samples_a, samples_b = [], []
+    clock = time.perf_counter
     for _ in range(iterations):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return samples
+        start = clock()
+        a()
+        mid = clock()
+        b()
+        samples_a.append(mid - start)
+        samples_b.append(clock() - mid)
+    return samples_a, samples_b
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -127,8 +133,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     bare = bare_runner(metadata.wasm, get_input, storage)
     assert bare() == b"\x00\x01", bare()
 
-    ours = _time(lambda: flipper.query("get"), args.iterations)
-    base = _time(bare, args.iterations)
+    ours, base = _time_interleaved(lambda: flipper.query("get"), bare, args.iterations)
     result = {
         "iterations": args.iterations,
         "ours_median_us": statistics.median(ours) * 1e6,

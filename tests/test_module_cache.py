@@ -37,7 +37,7 @@ def test_memory_then_disk_hits(tmp_path: Path) -> None:
     second = engine(tmp_path)  # a new engine (as in a new process) reads the disk entry
     compiled = second.modules.get(HASH, WASM)
     assert second.modules.stats == {"memory_hits": 0, "disk_hits": 1, "compiles": 0, "disk_rejects": 0}
-    assert [(i.module, i.name) for i in compiled.module.imports][0] == ("seal0", "seal_return")
+    assert next((i.module, i.name) for i in compiled.module.imports) == ("seal0", "seal_return")
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "garbage"])

@@ -149,11 +149,11 @@ def _message(entry: Mapping[str, Any], is_constructor: bool) -> MessageSpec:
     selector = hex_bytes(entry["selector"], f"selector of {label!r}", SELECTOR_LEN)
     args = tuple(ArgSpec(_label(a), *_type_ref(a["type"])) for a in entry.get("args") or ())
     ret = entry.get("returnType")
+    return_type: int | None = None
+    return_display = ""
     # a unit return is ``null`` in ink! 3; some generators write ``{}`` or ``{"type": null}``
-    return_type, return_display = _type_ref(ret) if ret and ret.get("type") is not None else (
-        None,
-        "",
-    )
+    if ret and ret.get("type") is not None:
+        return_type, return_display = _type_ref(ret)
     return MessageSpec(
         label=label,
         selector=selector,

@@ -17,7 +17,8 @@ from typing import Any
 from ..errors import MetadataError
 
 PRIMITIVES = frozenset(
-    "bool char str u8 u16 u32 u64 u128 u256 i8 i16 i32 i64 i128 i256".split()
+    {"bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "u256"}
+    | {"i8", "i16", "i32", "i64", "i128", "i256"}
 )
 #: Type paths whose last segment marks a 32-byte account id (ink! 3: ``ink_env::types``,
 #: ink! 4/5: ``ink_primitives::types``; pink/sp-core style: ``AccountId32``).
@@ -154,12 +155,11 @@ class TypeRegistry:
 def _parse_entry(position: int, entry: Any) -> TypeInfo:
     if not isinstance(entry, Mapping):
         raise MetadataError(f"types[{position}] is not an object")
-    if "def" in entry:  # scale-info 0.x (ink! 3.0-rc): no ids, the list index + 1 is the id
-        type_id, body, legacy = position + 1, entry, True
-    else:
-        type_id, body, legacy = entry.get("id"), entry.get("type"), False
-        if not isinstance(type_id, int) or not isinstance(body, Mapping):
-            raise MetadataError(f"types[{position}] needs an integer 'id' and a 'type' object")
+    legacy = "def" in entry  # scale-info 0.x (ink! 3.0-rc): no ids, list index + 1 is the id
+    type_id = position + 1 if legacy else entry.get("id")
+    body = entry if legacy else entry.get("type")
+    if not isinstance(type_id, int) or not isinstance(body, Mapping):
+        raise MetadataError(f"types[{position}] needs an integer 'id' and a 'type' object")
     try:
         return _parse_type(type_id, body, legacy)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

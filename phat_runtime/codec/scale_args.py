@@ -112,7 +112,9 @@ class _Encoder:
             n = self._int(info.id, value, where, hint)
             self.out += n.to_bytes(INT_BITS[prim] // 8, "little", signed=prim[0] == "i")
 
-    def _int(self, tid: int, value: Any, where: str, hint: str | None, unsigned: bool = False) -> int:
+    def _int(
+        self, tid: int, value: Any, where: str, hint: str | None, unsigned: bool = False
+    ) -> int:
         info = self.reg.get(tid)
         while info.kind == "composite" and len(info.fields) == 1:  # Compact<NewType(u32)>
             info = self.reg.get(info.fields[0].type_id)
@@ -159,7 +161,9 @@ class _Encoder:
         for i, (tid, item) in enumerate(zip(types, value, strict=True)):
             self.encode(tid, item, f"{where}[{i}]", None, depth + 1)
 
-    def _composite(self, info: TypeInfo, value: Any, where: str, hint: str | None, depth: int) -> None:
+    def _composite(
+        self, info: TypeInfo, value: Any, where: str, hint: str | None, depth: int
+    ) -> None:
         if self.reg.is_account_id(info):
             self.out += self._account(info, value, where, hint)
             return
@@ -169,12 +173,22 @@ class _Encoder:
                 self._fail(info, where, hint, value, "a unit struct takes no value")
             return
         if len(fields) == 1 and fields[0].name is None:  # newtype: transparent
-            self.encode(fields[0].type_id, value, where, hint, depth + 1)
+            try:
+                self.encode(fields[0].type_id, value, where, None, depth + 1)
+            except ValueProblem as p:
+                if p.where != where:
+                    raise
+                self._fail(info, where, hint, value, p.why)  # name the newtype, not its inside
             return
         self._fields(info, fields, value, where, hint, depth)
 
     def _fields(
-        self, info: TypeInfo, fields: Sequence[Any], value: Any, where: str, hint: str | None,
+        self,
+        info: TypeInfo,
+        fields: Sequence[Any],
+        value: Any,
+        where: str,
+        hint: str | None,
         depth: int,
     ) -> None:
         if all(f.name for f in fields):
@@ -202,18 +216,22 @@ class _Encoder:
     def _account(self, info: TypeInfo, value: Any, where: str, hint: str | None) -> bytes:
         if isinstance(value, str) and not value.startswith("0x"):
             try:
-                raw = bytes.fromhex(ss58_decode(value))
+                account = bytes.fromhex(ss58_decode(value))
             except (ValueError, IndexError) as exc:
-                raise ValueProblem(where, info.id, hint, value, f"bad SS58 address: {exc}") from None
-            if len(raw) != ACCOUNT_ID_LEN:
+                raise ValueProblem(
+                    where, info.id, hint, value, f"bad SS58 address: {exc}"
+                ) from None
+            if len(account) != ACCOUNT_ID_LEN:
                 self._fail(info, where, hint, value, "SS58 address is not a 32-byte account")
-            return raw
+            return account
         raw = to_bytes(value)
         if raw is None or len(raw) != ACCOUNT_ID_LEN:
             self._fail(info, where, hint, value, "give SS58, 0x-hex or 32 bytes")
         return raw
 
-    def _variant(self, info: TypeInfo, value: Any, where: str, hint: str | None, depth: int) -> None:
+    def _variant(
+        self, info: TypeInfo, value: Any, where: str, hint: str | None, depth: int
+    ) -> None:
         by_name = {v.name: v for v in info.variants}
         if self.reg.is_option(info):
             if value is None or (isinstance(value, Mapping) and set(value) == {"None"}):
@@ -223,7 +241,13 @@ class _Encoder:
                 value = value["Some"]
             some = by_name["Some"]
             self.out.append(some.index)
-            self._fields(info, some.fields, value, where, hint, depth)
+            try:
+                self._fields(info, some.fields, value, where, hint, depth)
+            except ValueProblem as p:
+                if p.where != where:
+                    raise
+                # a bare value that fits neither None nor the payload: report the Option itself
+                self._fail(info, where, hint, value, p.why)
             return
         if isinstance(value, str):
             name, payload = value, None

@@ -29,6 +29,7 @@ class DataProblem(Exception):
         super().__init__(message)
         self.where, self.truncated = where, truncated
 
+
 def decode_value(reg: TypeRegistry, type_id: int, data: bytes, offset: int = 0) -> tuple[Any, int]:
     """Decode one value at ``offset``; returns ``(value, new_offset)``."""
     decoder = _Decoder(reg, data, offset)
