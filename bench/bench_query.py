@@ -125,10 +125,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # The baseline sees exactly the storage the contract wrote.
     info = cluster.runtime.records.contract(flipper.address)
     assert info is not None and metadata.wasm is not None
-    storage = {
-        key[1 + len(info.trie_id):]: value
-        for key, value in cluster.runtime.state.iter_prefix(b"S" + info.trie_id)
-    }
+    prefix = b"S" + flipper.address + info.trie_id
+    storage = {key[len(prefix):]: value for key, value in cluster.runtime.state.iter_prefix(prefix)}
     get_input = metadata.encode_message("get")
     bare = bare_runner(metadata.wasm, get_input, storage)
     assert bare() == b"\x00\x01", bare()

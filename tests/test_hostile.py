@@ -167,7 +167,9 @@ def test_trap_in_a_transaction_commits_nothing(cluster: Cluster, counter: Accoun
     result = cluster.call(ALICE, address, b"", mode=ExecutionMode.TRANSACTION, block=BLOCK)
     assert isinstance(result.error, ContractTrapped)
     assert "unreachable" in str(result.error)
-    assert cluster.records.storage_get(cluster.records.contract(address).trie_id, bytes(4)) is None  # type: ignore[union-attr]
+    info = cluster.records.contract(address)
+    assert info is not None
+    assert cluster.records.storage_get(address, info.trie_id, bytes(4)) is None
     assert counter_value(cluster, counter) == 2
 
 

@@ -148,13 +148,13 @@ class FrameHost:
 
     # --- storage -------------------------------------------------------------------------------
     def get_storage(self, key: bytes) -> bytes | None:
-        return self.records.storage_get(self.info.trie_id, key)
+        return self.records.storage_get(self.account, self.info.trie_id, key)
 
     def set_storage(self, key: bytes, value: bytes | None) -> bytes | None:
         if self.read_only:
             raise HostFunctionError("StateChangeDenied: storage write in a read-only call", kind="StateChangeDenied")
-        previous = self.records.storage_get(self.info.trie_id, key)
-        self.records.storage_set(self.info.trie_id, key, value)
+        previous = self.records.storage_get(self.account, self.info.trie_id, key)
+        self.records.storage_set(self.account, self.info.trie_id, key, value)
         return previous
 
     # --- events / debug -------------------------------------------------------------------------

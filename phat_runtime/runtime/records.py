@@ -9,13 +9,15 @@ prefix     key                         value
 ``c``      code hash                   msgpack CodeInfo
 ``K``      contract address            msgpack ContractInfo
 ``B``      account                     u128 LE balance
-``S``      trie id ‖ storage key       contract storage value
+``S``      address ‖ trie id ‖ key     contract storage value
 ``N``      (none)                      u64 LE instantiation nonce
 =========  ==========================  =========================================
 
-Contract storage lives under a *trie id* (blake2_256 of address and nonce at instantiation),
-as in pallet-contracts: a terminated contract's storage becomes unreachable at once, and a
-contract re-created at the same address starts empty.
+Contract storage lives under the contract's address (so a state backend can tell which
+contract owns a value: per-contract encryption keys, error messages) and its *trie id*
+(blake2_256 of address and nonce at instantiation), as in pallet-contracts: a terminated
+contract's storage becomes unreachable at once, and a contract re-created at the same address
+starts empty.
 """
 
 from __future__ import annotations
@@ -128,14 +130,14 @@ class Records:
         return True
 
     # --- storage and nonce --------------------------------------------------------------------
-    def storage_get(self, trie_id: bytes, key: bytes) -> bytes | None:
-        return self.kv.get(STORAGE + trie_id + key)
+    def storage_get(self, address: bytes, trie_id: bytes, key: bytes) -> bytes | None:
+        return self.kv.get(STORAGE + address + trie_id + key)
 
-    def storage_set(self, trie_id: bytes, key: bytes, value: bytes | None) -> None:
+    def storage_set(self, address: bytes, trie_id: bytes, key: bytes, value: bytes | None) -> None:
         if value is None:
-            self.kv.delete(STORAGE + trie_id + key)
+            self.kv.delete(STORAGE + address + trie_id + key)
         else:
-            self.kv.set(STORAGE + trie_id + key, value)
+            self.kv.set(STORAGE + address + trie_id + key, value)
 
     def next_nonce(self) -> int:
         raw = self.kv.get(NONCE)
