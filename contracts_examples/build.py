@@ -35,7 +35,8 @@ sys.path.insert(0, str(HERE))
 
 import metadata  # noqa: E402  (sibling module, importable when run as a script)
 
-CONTRACTS = ("flipper", "token", "factory")
+#: Every folder holding a ``contract.toml`` is a contract (sorted, so builds are reproducible).
+CONTRACTS = tuple(sorted(p.parent.name for p in HERE.glob("*/contract.toml")))
 RUSTC = Path("/usr/bin/rustc")
 TARGET = "wasm32-unknown-unknown"
 APT_COMMAND = "apt-get install -y rustc libstd-rust-dev-wasm32 lld"
@@ -139,12 +140,12 @@ class Toolchain:
         )
 
 
-def compile_all(tc: Toolchain, tmp: Path) -> dict[str, bytes]:
-    """name → wasm bytes for every contract."""
+def compile_all(tc: Toolchain, tmp: Path, names: tuple[str, ...] = CONTRACTS) -> dict[str, bytes]:
+    """name → wasm bytes for each contract in ``names``."""
     sdk = tmp / "libphat_sdk.rlib"
     tc.rustc(tmp, "--crate-name=phat_sdk", "--crate-type=rlib", "sdk/lib.rs", "-o", str(sdk))
     wasm = {}
-    for name in CONTRACTS:
+    for name in names:
         staticlib = tmp / f"lib{name}.a"
         # Fat LTO lets the optimiser see through phat_sdk and drop core's formatting code.
         tc.rustc(
@@ -199,16 +200,16 @@ def check_source(name: str, desc: dict[str, Any]) -> list[str]:
     return problems
 
 
-def build_outputs(tc: Toolchain) -> dict[Path, bytes]:
-    """Relative output path → content, for every contract."""
-    descs = {n: tomllib.loads((HERE / n / "contract.toml").read_text()) for n in CONTRACTS}
-    problems = [p for n in CONTRACTS for p in check_source(n, descs[n])]
+def build_outputs(tc: Toolchain, names: tuple[str, ...] = CONTRACTS) -> dict[Path, bytes]:
+    """Relative output path → content, for each contract in ``names``."""
+    descs = {n: tomllib.loads((HERE / n / "contract.toml").read_text()) for n in names}
+    problems = [p for n in names for p in check_source(n, descs[n])]
     if problems:
         raise BuildError("lib.rs and contract.toml disagree:\n  " + "\n  ".join(problems))
     with tempfile.TemporaryDirectory(prefix="phat-contracts-") as tmp:
-        wasm = compile_all(tc, Path(tmp))
+        wasm = compile_all(tc, Path(tmp), names)
     outputs: dict[Path, bytes] = {}
-    for name in CONTRACTS:
+    for name in names:
         for with_wasm, suffix in ((False, "json"), (True, "contract")):
             doc = metadata.build_metadata(
                 descs[name], wasm[name], tc.compiler, tc.build_info(), with_wasm=with_wasm
@@ -226,7 +227,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rebuild in a temp dir and fail if the committed outputs differ",
     )
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"contracts to build (default: all of {', '.join(CONTRACTS)})")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(CONTRACTS))
+    if unknown:
+        print(f"build.py: unknown contract(s) {', '.join(unknown)}; "
+              f"each needs a folder with contract.toml and lib.rs", file=sys.stderr)
+        return 2
     try:
         tc = Toolchain()
     except ToolchainMissing as e:
@@ -235,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        outputs = build_outputs(tc)
+        outputs = build_outputs(tc, tuple(args.names) or CONTRACTS)
     except BuildError as e:
         print(f"build.py: {e}", file=sys.stderr)
         return 1

@@ -28,7 +28,7 @@ from phat_runtime.wasm.abi import HOST_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "contracts_examples"
-CONTRACTS = ("flipper", "token", "factory")
+CONTRACTS = tuple(sorted(p.parent.name for p in EXAMPLES.glob("*/contract.toml")))
 #: cargo-contract's (and pink fixtures') memory maximum.
 MAX_MEMORY_PAGES = 16
 

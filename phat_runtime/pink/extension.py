@@ -1,25 +1,33 @@
-"""The chain-extension dispatch point (``call_chain_extension``) and its registry.
+"""The chain-extension dispatch point (``call_chain_extension``), its registry, and what a
+handler may see of the running call.
 
 pink's convention (HOST-ABI §3.1): ``ext_id = func_id >> 16`` must be 0, ``func = func_id &
 0xFFFF`` selects the function (1–25). Handlers get the call's environment and the SCALE input,
-and return ``(status, SCALE output)``. Until the pink functions are registered, an unknown id
-fails the contract call with a clear :class:`ChainExtensionError`.
+and return ``(status, SCALE output)``. An unknown id fails the contract call with a clear
+:class:`ChainExtensionError`. Which behaviour a function has (query vs transaction) is decided
+by which registry the cluster plugs in for the execution mode, not by ``if`` in handlers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from phat_runtime.errors import ChainExtensionError
 from phat_runtime.types import AccountId, ExecutionMode
+
+if TYPE_CHECKING:
+    from phat_runtime.pink.services import PinkServices
 
 #: pink accepts only extension id 0.
 PINK_EXTENSION_ID = 0
 
 
 class ExtensionEnv(Protocol):
-    """What a chain-extension handler may know about the running call."""
+    """What a chain-extension handler may know about, and do in, the running call.
+
+    Implemented by the runtime's per-frame host (``runtime/execution.py::FrameHost``).
+    """
 
     @property
     def mode(self) -> ExecutionMode: ...
@@ -27,14 +35,31 @@ class ExtensionEnv(Protocol):
     @property
     def contract(self) -> AccountId: ...
 
+    @property
+    def services(self) -> PinkServices: ...
+
     def caller(self) -> AccountId: ...
+
+    def deposit_event(self, topics: list[bytes], data: bytes) -> None:
+        """Emit an event from the calling contract (PinkEvents use pink's fixed topic)."""
+        ...
+
+    def balance_of(self, account: bytes) -> tuple[int, int]:
+        """(total, free) balance of ``account`` as this execution sees it."""
+        ...
+
+    def code_exists(self, code_hash: bytes) -> bool: ...
+
+    def remaining_ms(self) -> int:
+        """Milliseconds left of this execution's wall-clock budget."""
+        ...
 
 
 Handler = Callable[[ExtensionEnv, bytes], tuple[int, bytes]]
 
 
 class ChainExtensionRegistry:
-    """func id → handler. One registry per cluster; the pink module fills it."""
+    """func id → handler. One registry per (cluster, execution mode)."""
 
     def __init__(self) -> None:
         self._handlers: dict[int, Handler] = {}

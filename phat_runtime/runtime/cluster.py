@@ -7,6 +7,7 @@ Bytes in, :class:`ExecResult` out; metadata-aware conveniences live in ``runtime
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from phat_runtime.crypto.hashing import blake2_256
@@ -17,6 +18,7 @@ from phat_runtime.errors import (
     FloatInstructions,
 )
 from phat_runtime.pink.extension import ChainExtensionRegistry
+from phat_runtime.pink.services import PinkServices
 from phat_runtime.runtime.execution import (
     BlockContext,
     ContractEvent,
@@ -74,12 +76,19 @@ class Cluster:
         *,
         cluster_id: bytes = bytes(32),
         engine: Engine | None = None,
-        extension: ChainExtensionRegistry | None = None,
+        extension: ChainExtensionRegistry | Mapping[ExecutionMode, ChainExtensionRegistry] | None = None,
+        services: PinkServices | None = None,
     ) -> None:
         self.state = state
         self.cluster_id = cluster_id
         self.engine = engine or Engine()
-        self.extension = extension or ChainExtensionRegistry()
+        self.services = services or PinkServices()
+        if extension is None:
+            extension = ChainExtensionRegistry()
+        if isinstance(extension, ChainExtensionRegistry):
+            extension = dict.fromkeys(ExecutionMode, extension)
+        #: The chain extension plugged in per execution mode (query vs deterministic backends).
+        self.extensions: dict[ExecutionMode, ChainExtensionRegistry] = dict(extension)
 
     @property
     def records(self) -> Records:
@@ -134,8 +143,9 @@ class Cluster:
             origin=origin,
             block=block,
             session=Session(self.engine, gas_limit, wall_clock_ms),
-            extension=self.extension,
+            extension=self.extensions[mode],
             load_code=self._load_code(mode),  # type: ignore[arg-type]
+            services=self.services,
         )
 
     def instantiate(

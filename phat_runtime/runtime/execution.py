@@ -21,14 +21,17 @@ from phat_runtime.errors import (
     WallClockTimeout,
 )
 from phat_runtime.pink.extension import ChainExtensionRegistry
+from phat_runtime.pink.services import PinkServices
 from phat_runtime.runtime.records import ContractInfo, Records, contract_address, trie_id_for
 from phat_runtime.state.kv import Overlay
 from phat_runtime.types import AccountId, CallFlags, CodeHash, ExecutionMode, ReturnCode
 from phat_runtime.wasm.cache import CompiledModule
+from phat_runtime.wasm.engine import EPOCH_TICK_MS
 from phat_runtime.wasm.executor import Session
 from phat_runtime.wasm.host import CallOutcome, ExecReturn
 
-#: pink: ``CallStack = [Frame; 5]``.
+#: pink: ``CallStack = [Frame; 5]``: the frames *below* the first one, so up to 6 frames run at
+#: once (pallet-contracts: "the allowed depth is ``CallStack::size() + 1``").
 MAX_CALL_DEPTH = 5
 #: pink: MaxDebugBufferLen = 128 KiB.
 MAX_DEBUG_BUFFER = 128 * 1024
@@ -60,6 +63,7 @@ class ExecutionContext:
     session: Session
     extension: ChainExtensionRegistry
     load_code: Callable[[Records, bytes], CompiledModule]
+    services: PinkServices = field(default_factory=PinkServices)
     debug: bytearray = field(default_factory=bytearray)
     stack: list[FrameHost] = field(default_factory=list)
     terminated: list[AccountId] = field(default_factory=list)
@@ -104,6 +108,21 @@ class FrameHost:
     @property
     def contract(self) -> AccountId:
         return self.account
+
+    @property
+    def services(self) -> PinkServices:
+        return self.ctx.services
+
+    def balance_of(self, account: bytes) -> tuple[int, int]:
+        balance = self.records.balance(account)
+        return balance, balance  # no locks or reserves off-chain: total == free
+
+    def code_exists(self, code_hash: bytes) -> bool:
+        return self.records.code(code_hash) is not None
+
+    def remaining_ms(self) -> int:
+        session = self.ctx.session
+        return max(0, (session.deadline_epoch - session.engine.epoch) * EPOCH_TICK_MS)
 
     # --- context ------------------------------------------------------------------------------
     def caller(self) -> AccountId:
@@ -263,6 +282,9 @@ def _nested(
     delegate_caller: AccountId | None = None,
 ) -> CallOutcome:
     """Run a callee from a contract and turn the result into what the caller sees."""
+    if len(parent.ctx.stack) > MAX_CALL_DEPTH:
+        # The calling frame's own error (pallet: ErrorOrigin::Caller): it traps the caller.
+        raise CallDepthExceeded(f"MaxCallDepthReached: at most {MAX_CALL_DEPTH} nested frames")
     try:
         frame, ret = run_frame(
             parent.ctx, parent.overlay, parent.account, account, info, code_hash, value,
@@ -272,9 +294,9 @@ def _nested(
         return CallOutcome(ReturnCode.TRANSFER_FAILED)
     except WallClockTimeout:
         raise  # the whole execution is out of time, not just the callee
-    except (CallDepthExceeded, ReentranceDenied):
-        raise  # errors of the caller's own doing trap the caller (pallet: origin Caller)
     except ExecutionError:
+        # Anything that failed inside the callee — its own denied re-entry or too-deep call
+        # included — is the callee's failure (pallet: ErrorOrigin::Callee).
         return CallOutcome(ReturnCode.CALLEE_TRAPPED)
     if ret.reverted:
         return CallOutcome(ReturnCode.CALLEE_REVERTED, ret.data)
@@ -306,8 +328,8 @@ def run_frame(
 
     Raises ExecutionError if the callee trapped; the frame's writes are then dropped.
     """
-    if len(ctx.stack) >= MAX_CALL_DEPTH:
-        raise CallDepthExceeded(f"MaxCallDepthReached: call depth is limited to {MAX_CALL_DEPTH}")
+    if len(ctx.stack) > MAX_CALL_DEPTH:
+        raise CallDepthExceeded(f"MaxCallDepthReached: at most {MAX_CALL_DEPTH} nested frames")
     overlay = parent_state.child()
     records = Records(overlay)
     if new:
