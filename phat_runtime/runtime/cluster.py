@@ -19,6 +19,7 @@ from phat_runtime.errors import (
 )
 from phat_runtime.pink.extension import ChainExtensionRegistry
 from phat_runtime.pink.services import PinkServices
+from phat_runtime.pink.table import build_registries
 from phat_runtime.runtime.execution import (
     BlockContext,
     ContractEvent,
@@ -84,7 +85,7 @@ class Cluster:
         self.engine = engine or Engine()
         self.services = services or PinkServices()
         if extension is None:
-            extension = ChainExtensionRegistry()
+            extension = build_registries()
         if isinstance(extension, ChainExtensionRegistry):
             extension = dict.fromkeys(ExecutionMode, extension)
         #: The chain extension plugged in per execution mode (query vs deterministic backends).
