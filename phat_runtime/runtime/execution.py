@@ -340,12 +340,24 @@ def run_frame(
     frame = FrameHost(
         ctx, overlay, account, delegate_caller or caller, value, info, code_hash, read_only
     )
+    terminated_before = len(ctx.terminated)  # terminations are rolled back with the frame
     ctx.stack.append(frame)
     try:
         ret = ctx.session.run(compiled, entry, frame, input_data, gas_limit)
+    except BaseException:
+        del ctx.terminated[terminated_before:]
+        raise
     finally:
         ctx.stack.pop()
-    if not ret.reverted:
+    if new and not ret.reverted and account in ctx.terminated[terminated_before:]:
+        del ctx.terminated[terminated_before:]
+        raise ExecutionError(
+            "TerminatedInConstructor: a contract may not terminate in its constructor",
+            kind="TerminatedInConstructor",
+        )
+    if ret.reverted:
+        del ctx.terminated[terminated_before:]
+    else:
         overlay.commit()
     return frame, ret
 

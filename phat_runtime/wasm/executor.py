@@ -36,12 +36,12 @@ from phat_runtime.wasm.host import ExecReturn, Host
 ENTRY_POINTS = ("deploy", "call")
 
 _VALTYPES = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
-_SIGNED_BIT = 1 << 31
-_WRAP = 1 << 32
+# Result width in bits: shims return unsigned values, wasm wants them two's-complement signed.
+_RESULT_BITS = {"i32": 32, "i64": 64}
 
-# (functype, shim, returns) per import list. FuncTypes belong to one wasmtime engine, so the
+# (functype, shim, result bits or 0) per import list. FuncTypes belong to one wasmtime engine, so the
 # cache lives on the Engine (``Engine.bindings``).
-_Binding = tuple[wasmtime.FuncType, Callable[..., Any], bool]
+_Binding = tuple[wasmtime.FuncType, Callable[..., Any], int]
 
 
 def _bindings(engine: Engine, imports: tuple[tuple[str, str], ...]) -> list[_Binding]:
@@ -57,15 +57,17 @@ def _bindings(engine: Engine, imports: tuple[tuple[str, str], ...]) -> list[_Bin
         ty = wasmtime.FuncType(
             [_VALTYPES[p] for p in spec.params], [_VALTYPES[r] for r in spec.results]
         )
-        out.append((ty, SHIMS[spec.impl], bool(spec.results)))
+        bits = _RESULT_BITS[spec.results[0]] if spec.results else 0
+        out.append((ty, SHIMS[spec.impl], bits))
     cache[imports] = out
     return out
 
 
-def _bind(frame: Frame, fn: Callable[..., Any], returns: bool) -> Callable[..., Any]:
-    """Close over the frame; record any exception on it; wrap u32 results to i32."""
+def _bind(frame: Frame, fn: Callable[..., Any], result_bits: int) -> Callable[..., Any]:
+    """Close over the frame; record any exception on it; wrap u32/u64 results to i32/i64."""
 
-    if returns:
+    if result_bits:
+        signed_bit, wrap = 1 << (result_bits - 1), 1 << result_bits
 
         def call_returning(*args: int) -> int:
             try:
@@ -73,7 +75,7 @@ def _bind(frame: Frame, fn: Callable[..., Any], returns: bool) -> Callable[..., 
             except BaseException as exc:
                 frame.pending = exc
                 raise
-            return result - _WRAP if result >= _SIGNED_BIT else result
+            return result - wrap if result >= signed_bit else result
 
         return call_returning
 
@@ -110,6 +112,7 @@ class Session:
         budget = wall_clock_ms if wall_clock_ms is not None else engine.config.wall_clock_ms
         self.deadline_epoch = engine.epoch + engine.deadline_ticks(budget)
         self.depth = 0
+        self._stores: list[wasmtime.Store] = []  # the running frames' stores, innermost last
 
     @property
     def gas_used(self) -> int:
@@ -132,10 +135,14 @@ class Session:
         ticks_left = self.deadline_epoch - self.engine.epoch
         if ticks_left <= 0:
             raise WallClockTimeout("wall-clock budget exceeded before the call started")
-        fuel = self.fuel_left if gas_limit == 0 else min(self.fuel_left, gas_limit // GAS_PER_FUEL)
+        # A nested frame draws on what its caller has left now, not at the caller's start.
+        parent = self._stores[-1] if self._stores else None
+        available = self.fuel_left if parent is None else parent.get_fuel()
+        fuel = available if gas_limit == 0 else min(available, gas_limit // GAS_PER_FUEL)
         store = self.engine.new_store(fuel, ticks_left)
         frame = Frame(self, store, host, input_data)
         self.depth += 1
+        self._stores.append(store)
         try:
             func = self._instantiate(compiled, store, frame, entry)
             func(store)
@@ -144,7 +151,12 @@ class Session:
             return self._outcome(frame, exc)
         finally:
             self.depth -= 1
-            self.fuel_left -= fuel - store.get_fuel()
+            self._stores.pop()
+            used = fuel - store.get_fuel()
+            if parent is None:
+                self.fuel_left -= used
+            else:  # what a callee burnt is paid by its caller, like any instruction
+                parent.set_fuel(parent.get_fuel() - used)
 
     def _instantiate(
         self, compiled: CompiledModule, store: wasmtime.Store, frame: Frame, entry: str
@@ -161,8 +173,8 @@ class Session:
                 frame.memory = memory
                 externs.append(memory)
             else:
-                ty, fn, returns = next(bound)
-                externs.append(wasmtime.Func(store, ty, _bind(frame, fn, returns)))
+                ty, fn, result_bits = next(bound)
+                externs.append(wasmtime.Func(store, ty, _bind(frame, fn, result_bits)))
         instance = wasmtime.Instance(store, compiled.module, externs)
         func = instance.exports(store)[entry]
         assert isinstance(func, wasmtime.Func)

@@ -42,7 +42,7 @@ def shim(fn: Shim) -> Shim:
     return fn
 
 
-class ContractReturned(Exception):  # noqa: N818 — a signal, not an error
+class ContractReturned(Exception):
     """``seal_return``: ends the frame with flags and data. Not a PhatError: never escapes."""
 
     def __init__(self, flags: int, data: bytes) -> None:
@@ -51,7 +51,7 @@ class ContractReturned(Exception):  # noqa: N818 — a signal, not an error
         self.data = data
 
 
-class ContractTerminated(Exception):  # noqa: N818 — a signal, not an error
+class ContractTerminated(Exception):
     """``terminate``: ends the frame; the contract has been removed by the host."""
 
 

@@ -11,6 +11,7 @@ import struct
 
 from phat_runtime.crypto import hashing, signatures
 from phat_runtime.types import SENTINEL, CallFlags, ReturnCode
+from phat_runtime.wasm.calls import do_call, do_delegate_call, do_instantiate
 from phat_runtime.wasm.frame import (
     FUEL_PER_BYTE,
     FUEL_PER_WRITE,
@@ -23,7 +24,6 @@ from phat_runtime.wasm.frame import (
     read_value,
     shim,
 )
-from phat_runtime.wasm.calls import do_call, do_delegate_call, do_instantiate
 
 #: Event topics allowed per event (schedule event_topics).
 MAX_EVENT_TOPICS = 4
@@ -148,6 +148,10 @@ def seal0_set_code_hash(f: Frame, code_hash_ptr: int) -> int:
 # --- events and debug ----------------------------------------------------------------------
 
 
+#: Smallest count each compact width may carry: SCALE refuses a longer-than-needed encoding.
+_COMPACT_MIN = {1: 0, 2: 1 << 6, 4: 1 << 14}
+
+
 def _decode_topics(raw: bytes) -> list[bytes]:
     """SCALE ``Vec<[u8; 32]>``: compact length then 32-byte topics, nothing left over."""
     if not raw:
@@ -161,6 +165,8 @@ def _decode_topics(raw: bytes) -> list[bytes]:
         count, head = int.from_bytes(raw[:4], "little") >> 2, 4
     else:
         raise host_error("DecodingFailed", "event topics: bad compact length")
+    if count < _COMPACT_MIN[head]:
+        raise host_error("DecodingFailed", f"event topics: non-canonical compact length {count}")
     if len(raw) != head + 32 * count:
         raise host_error("DecodingFailed", f"event topics: {count} topics need {head + 32 * count} bytes, got {len(raw)}")
     return [raw[head + 32 * i : head + 32 * (i + 1)] for i in range(count)]
@@ -179,6 +185,10 @@ def seal0_deposit_event(f: Frame, topics_ptr: int, topics_len: int, data_ptr: in
 @shim
 def seal0_debug_message(f: Frame, str_ptr: int, str_len: int) -> int:
     message = f.read(str_ptr, str_len)
+    try:
+        message.decode("utf-8")
+    except UnicodeDecodeError:
+        message = b""  # pallet-contracts drops a message that is not UTF-8, still reports Success
     if f.host.debug_message(message):
         return ReturnCode.SUCCESS
     return ReturnCode.LOGGING_DISABLED
