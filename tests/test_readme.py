@@ -18,7 +18,7 @@ def test_quick_tour_runs_and_matches_its_comments(monkeypatch: pytest.MonkeyPatc
     monkeypatch.chdir(ROOT)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})  # noqa: S102 — our own README
+        exec(compile(code, "README.md", "exec"), {})  # our own README
     lines = out.getvalue().splitlines()
     # Each `print(...)  # value` comment in the tour states the start of what is printed.
     claims = [m.group(1).strip() for m in re.finditer(r"print\(.*?\)\s+#\s*(.*)", code)]
