@@ -30,7 +30,14 @@ original. The tree::
     │   ├── CallDepthExceeded       more than 5 nested frames
     │   ├── ReentranceDenied        re-entry without ALLOW_REENTRY
     │   └── InternalError           a bug in the host (reported, worker stays up)
-    └── StateError                  the state backend failed or found corruption
+    ├── StateError                  the state backend failed or found corruption
+    │   ├── StateCorrupted          stored state failed authentication (names the contract)
+    │   └── WrongStateKey           store or snapshot sealed under another cluster key
+    └── TeeError                    a TEE platform, sealing or attestation input failed
+        ├── PlatformError           device / file protocol of the TEE failed
+        ├── SealingError            sealed data does not unseal (never silently replaced)
+        └── AttestationError        attestation inputs unusable
+            └── PolicyError         an attestation policy file is invalid
 
 ``ExecutionError`` carries ``kind``: the pallet-contracts error name where one exists
 (``"OutOfBounds"``, ``"ContractTrapped"``, ...), so results can be compared with Phala's.
@@ -163,3 +170,54 @@ class InternalError(ExecutionError):
 
 class StateError(PhatError):
     """The state backend failed or detected corruption."""
+
+
+# --- TEE and attestation ---------------------------------------------------------------------
+
+
+class TeeError(PhatError):
+    """A TEE platform, sealing or attestation input failed. Subtree::
+
+        TeeError
+        ├── PlatformError           the TEE device / file protocol failed (no device, wrong
+        │                           provider, concurrent writer, short read)
+        ├── SealingError            sealed data cannot be sealed or unsealed: tampered, sealed by
+        │                           another platform / enclave / key, missing or unsafe key file
+        └── AttestationError        attestation inputs unusable (PCCS fetch unavailable, ...)
+            └── PolicyError         an attestation policy file is invalid (unknown key, bad hex)
+
+    A quote that fails verification is *not* an exception: verification returns a ``Verdict``
+    whose ``failures`` say which check failed and why.
+    """
+
+
+class PlatformError(TeeError):
+    """The TEE platform's device or file protocol failed."""
+
+
+class SealingError(TeeError):
+    """Sealed data could not be sealed or unsealed (never silently replaced)."""
+
+
+class AttestationError(TeeError):
+    """Attestation inputs (collateral source, policy) are unusable."""
+
+
+class PolicyError(AttestationError):
+    """An attestation policy is invalid."""
+
+
+class StateCorrupted(StateError):
+    """Stored state failed authentication: a flipped byte, a swapped or moved row, a rolled-back
+    or truncated file. ``owner`` names who the data belongs to (a contract's SS58 address and
+    hex, or a cluster namespace); ``what`` says what failed. Never carries key material."""
+
+    def __init__(self, message: str, *, owner: str = "", what: str = "") -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.what = what
+
+
+class WrongStateKey(StateError):
+    """A state store or snapshot was sealed under another cluster key (or is damaged beyond
+    telling the two apart)."""

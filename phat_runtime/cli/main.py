@@ -26,6 +26,10 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run the query benchmark (ours vs bare wasmtime)")
     bench.add_argument("--iterations", type=int, default=2000)
+
+    from phat_runtime.cli.attest import add_attest_parser
+
+    add_attest_parser(sub)
     return parser
 
 
@@ -40,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
             from phat_runtime.cli.bench import run_bench
 
             return run_bench(args.iterations)
+        if args.command == "attest":
+            from phat_runtime.cli.attest import run_attest
+
+            return run_attest(args)
     except PhatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
