@@ -1,0 +1,1 @@
+"""Tests of the pink chain extension (HOST-ABI.md §3), each through real wasm."""
