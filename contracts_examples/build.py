@@ -178,13 +178,13 @@ def check_source(name: str, desc: dict[str, Any]) -> list[str]:
     }
     problems = []
     for entry in desc["constructors"] + desc["messages"]:
-        label = entry["label"]
-        want = metadata.selector(label)
-        got = consts.get(label.upper())
+        # A trait message `System::get_driver` has const SYSTEM_GET_DRIVER.
+        const = entry["label"].upper().replace("::", "_")
+        want = metadata.entry_selector(entry)
+        got = consts.get(const)
         if got != want:
             problems.append(
-                f"{name}: const {label.upper()} = {got and got.hex()}, "
-                f"metadata selector 0x{want.hex()}"
+                f"{name}: const {const} = {got and got.hex()}, metadata selector 0x{want.hex()}"
             )
     storage = desc["storage"]
     for field in storage["fields"]:

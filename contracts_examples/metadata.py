@@ -39,6 +39,23 @@ def selector(label: str) -> bytes:
     return blake2_256(label.encode())[:4]
 
 
+def entry_selector(entry: dict[str, Any]) -> bytes:
+    """Selector of a constructor/message entry of `contract.toml`.
+
+    - `selector = "0x…"`: given explicitly (`#[ink(message, selector = 0x…)]`);
+    - `namespace = "ns"`: a message of a trait declared `#[ink::trait_definition(namespace =
+      "ns")]`; its label is `Trait::message` and ink! 4 hashes `ns::Trait::message`
+      (`ink_ir` `Selector::compose`), e.g. pink's `System::get_driver` →
+      blake2_256("pink_system::System::get_driver") = 0x2740cf0a;
+    - otherwise the label itself, which for a trait without namespace is `Trait::message`.
+    """
+    if "selector" in entry:
+        return bytes.fromhex(entry["selector"].removeprefix("0x"))
+    if "namespace" in entry:
+        return selector(f"{entry['namespace']}::{entry['label']}")
+    return selector(entry["label"])
+
+
 _P1, _P2, _P3, _P4, _P5 = 2654435761, 2246822519, 3266489917, 668265263, 374761393
 _M32 = 0xFFFFFFFF
 
@@ -171,6 +188,12 @@ _PRIMITIVES = {
 }
 #: Environment aliases of the default ink!/pink environment.
 _ALIASES = {"Balance": "u128", "Timestamp": "u64", "BlockNumber": "u32", "String": "str"}
+#: Chain extensions an environment can name (`[environment] chain_extension = …`): ink!'s
+#: default, and pink's as `pink-extension` 0.4 contracts (Phala's system contract) show it.
+_CHAIN_EXTENSIONS = {
+    "NoChainExtension": ("ink_env", "types", "NoChainExtension"),
+    "PinkExt": ("pink_extension", "chain_extension", "PinkExt"),
+}
 #: Composite wrappers around `[u8; 32]` defined by ink_primitives.
 _BYTE32_STRUCTS = {
     "AccountId": ["ink_primitives", "types", "AccountId"],
@@ -183,6 +206,9 @@ class Registry:
     """A scale-info style portable registry, filled in registration order."""
 
     enums: dict[str, dict[str, Any]] = field(default_factory=dict)  # user-declared types
+    #: `[aliases]` of contract.toml: Rust type aliases (`VersionTuple = "(u16, u16, u16)"`);
+    #: they register as their target and keep their own name as `displayName`.
+    aliases: dict[str, str] = field(default_factory=dict)
     _ids: dict[Any, int] = field(default_factory=dict)
     _types: list[dict[str, Any] | None] = field(default_factory=list)
 
@@ -201,10 +227,14 @@ class Registry:
         return [{"id": i, "type": t} for i, t in enumerate(self._types)]
 
     def _canonical(self, expr: TypeExpr) -> Any:
+        if expr.head in self.aliases:
+            return self._canonical(parse_type(self.aliases[expr.head]))
         head = _ALIASES.get(expr.head, expr.head)
         return (head, expr.length, tuple(self._canonical(a) for a in expr.args))
 
     def _build(self, expr: TypeExpr) -> dict[str, Any]:
+        if expr.head in self.aliases:
+            return self._build(parse_type(self.aliases[expr.head]))
         head = _ALIASES.get(expr.head, expr.head)
         args = expr.args
         if head in _PRIMITIVES:
@@ -247,13 +277,28 @@ class Registry:
                 "def": {"variant": {"variants": variants}},
                 "path": ["ink_primitives", "LangError"],
             }
-        if head == "NoChainExtension":
-            return {"def": {"variant": {}}, "path": ["ink_env", "types", "NoChainExtension"]}
+        if head in _CHAIN_EXTENSIONS:
+            return {"def": {"variant": {}}, "path": list(_CHAIN_EXTENSIONS[head])}
         if head in self.enums:
             decl = self.enums[head]
-            variants = [{"index": i, "name": name} for i, name in enumerate(decl["variants"])]
+            if "fields" in decl:
+                # A struct with named fields (scale-info: name, type, typeName as written).
+                fields = [
+                    {"name": f["name"], "type": self.register(f["type"]), "typeName": f["type"]}
+                    for f in decl["fields"]
+                ]
+                return {"def": {"composite": {"fields": fields}}, "path": list(decl["path"])}
+            variants = [self._variant(i, v) for i, v in enumerate(decl["variants"])]
             return {"def": {"variant": {"variants": variants}}, "path": list(decl["path"])}
         raise ValueError(f"unknown type {head!r}")
+
+    def _variant(self, index: int, decl: str | dict[str, Any]) -> dict[str, Any]:
+        """A fieldless variant is written as its name; one with (unnamed) fields as
+        `{ name = "HttpStatus", fields = ["u16"] }`."""
+        if isinstance(decl, str):
+            return {"index": index, "name": decl}
+        fields = [{"type": self.register(t), "typeName": t} for t in decl["fields"]]
+        return {"fields": fields, "index": index, "name": decl["name"]}
 
     def _params(self, names: list[str], args: tuple[TypeExpr, ...]) -> list[dict[str, Any]]:
         if len(names) != len(args):
@@ -295,7 +340,7 @@ def _layout(reg: Registry, storage: dict[str, Any]) -> dict[str, Any]:
 
 def build_abi(desc: dict[str, Any]) -> dict[str, Any]:
     """`spec`, `storage`, `types` and `version` of the ink! v4 metadata for `desc`."""
-    reg = Registry(enums=desc.get("types", {}))
+    reg = Registry(enums=desc.get("types", {}), aliases=desc.get("aliases", {}))
     storage = _layout(reg, desc["storage"])
 
     constructors = []
@@ -313,7 +358,7 @@ def build_abi(desc: dict[str, Any]) -> dict[str, Any]:
                     "displayName": ["ink_primitives", "ConstructorResult"],
                     "type": reg.register(ret),
                 },
-                "selector": "0x" + selector(c["label"]).hex(),
+                "selector": "0x" + entry_selector(c).hex(),
             }
         )
 
@@ -330,7 +375,7 @@ def build_abi(desc: dict[str, Any]) -> dict[str, Any]:
                 "mutates": m.get("mutates", False),
                 "payable": m.get("payable", False),
                 "returnType": {"displayName": ["ink", "MessageResult"], "type": reg.register(ret)},
-                "selector": "0x" + selector(m["label"]).hex(),
+                "selector": "0x" + entry_selector(m).hex(),
             }
         )
 
@@ -359,7 +404,9 @@ def build_abi(desc: dict[str, Any]) -> dict[str, Any]:
         "blockNumber": _type_spec(reg, "BlockNumber"),
         "chainExtension": {
             "displayName": ["ChainExtension"],
-            "type": reg.register("NoChainExtension"),
+            "type": reg.register(
+                desc.get("environment", {}).get("chain_extension", "NoChainExtension")
+            ),
         },
         "maxEventTopics": MAX_EVENT_TOPICS,
     }

@@ -9,7 +9,9 @@
 //! - [`env`]: safe wrappers, the per-call arena, sub-calls and instantiation;
 //! - [`scale`]: the SCALE subset the examples use;
 //! - [`ink`]: ink! 4 conventions — selectors, `MessageResult`, `LangError`, storage root
-//!   and `Mapping` keys, event topics.
+//!   and `Mapping` keys, event topics;
+//! - [`pink`]: Phala's pink chain extension (HTTP, keys and signatures, cache, logs, the
+//!   cluster environment) and the `PinkEvent` side channel.
 //!
 //! Compiled as an rlib and linked into each contract's staticlib (see `../build.py`).
 
@@ -17,6 +19,7 @@
 
 pub mod env;
 pub mod ink;
+pub mod pink;
 pub mod scale;
 pub mod sys;
 

@@ -34,5 +34,7 @@ class PinkServices:
     quote_provider: Callable[[], Any] | None = None
     #: Wall clock for ``untrusted_millis_since_unix_epoch`` (queries only).
     clock: Callable[[], float] = time.time
+    #: Code hash ``import_latest_system_code`` offers the system contract (must exist in the cluster).
+    latest_system_code: bytes | None = None
     #: (next event block number, last event block hash) for ``current_event_chain_head``.
     event_chain_head: Callable[[], tuple[int, bytes]] = lambda: (0, bytes(32))

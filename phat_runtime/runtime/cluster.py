@@ -17,7 +17,14 @@ from phat_runtime.errors import (
     ExecutionError,
     FloatInstructions,
 )
+from phat_runtime.pink.events import (
+    PinkEventRecord,
+    apply_pink_events,
+    judge_pink_events,
+    split_pink_events,
+)
 from phat_runtime.pink.extension import ChainExtensionRegistry
+from phat_runtime.pink.logs import record_debug_message
 from phat_runtime.pink.services import PinkServices
 from phat_runtime.pink.table import build_registries
 from phat_runtime.runtime.execution import (
@@ -34,6 +41,7 @@ from phat_runtime.runtime.records import (
     contract_address,
     trie_id_for,
 )
+from phat_runtime.state.blocks import BlockStore, Checkpoint
 from phat_runtime.state.kv import KVStore, Overlay
 from phat_runtime.types import AccountId, CodeHash, ExecutionMode
 from phat_runtime.types import code_hash as as_code_hash
@@ -57,6 +65,8 @@ class ExecResult:
     error: ExecutionError | None = None
     contract: AccountId | None = None  # the callee, or the new contract of an instantiate
     terminated: list[AccountId] = field(default_factory=list)
+    #: The PinkEvents taken out of ``events``, each with what became of it (pink.events).
+    pink_events: list[PinkEventRecord] = field(default_factory=list)
 
     @property
     def reverted(self) -> bool:
@@ -94,6 +104,23 @@ class Cluster:
     @property
     def records(self) -> Records:
         return Records(self.state)
+
+    # --- blocks (state/blocks.py) ---------------------------------------------------------------
+    def checkpoint(self) -> Checkpoint | None:
+        """The last block the state store committed (None: nothing yet, or a plain store)."""
+        return self.state.checkpoint if isinstance(self.state, BlockStore) else None
+
+    def commit_block(self, number: int, block_hash: bytes) -> Checkpoint | None:
+        """Make every transaction since the last block durable as block ``number``, with its
+        checkpoint, in one atomic write. A no-op over a store without blocks (MemoryBackend)."""
+        if isinstance(self.state, BlockStore):
+            return self.state.commit_block(number, block_hash)
+        return None
+
+    def discard_block(self) -> None:
+        """Drop the writes of a block that failed (a store without blocks keeps them)."""
+        if isinstance(self.state, BlockStore):
+            self.state.discard()
 
     # --- code ---------------------------------------------------------------------------------
     def upload_code(self, wasm: bytes, owner: AccountId, *, deterministic: bool = False) -> CodeHash:
@@ -228,10 +255,16 @@ class Cluster:
         else:
             result.flags, result.data = ret.flags, ret.data
             if not ret.reverted:
-                result.events = frame.events
+                result.events, emitted = split_pink_events(frame.events)
+                result.pink_events = judge_pink_events(
+                    emitted, mode=ctx.mode, system_contract=self.services.system_contract
+                )
                 result.terminated = list(ctx.terminated)
                 if ctx.mode.commits:
                     root.commit()
+                apply_pink_events(result.pink_events, self.services.cache)  # only once state is final
         result.gas_used = ctx.session.gas_used
         result.debug_message = ctx.debug.decode("utf-8", "replace")
+        record_debug_message(self.services.logs, address, result.debug_message, mode=ctx.mode,
+                             block_number=ctx.block.number)
         return result

@@ -8,20 +8,30 @@
 
 Arguments are JSON-like values encoded through the contract's ink! metadata; results come back
 decoded, next to the raw :class:`~phat_runtime.runtime.cluster.ExecResult` (flags, data, gas,
-events, debug messages). Every transaction is its own block; queries see the latest block.
+events, debug messages). Every transaction is its own block (``with cluster.new_block():``
+groups several); queries see the latest block. Over a durable store
+(``LocalCluster(state=EncryptedStore.open(path, cluster_secret))``) each block is committed
+atomically with its checkpoint, and a new LocalCluster on the same store resumes after the last
+committed block instead of starting a new genesis.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from phat_runtime.codec.metadata import ContractMetadata, DecodedEvent, MessageSpec
 from phat_runtime.crypto.accounts import DEV_ACCOUNTS, dev_account, parse_account, to_ss58
+from phat_runtime.crypto.hashing import blake2_256
+from phat_runtime.crypto.kdf import sr25519_pair_from_seed
 from phat_runtime.errors import ConfigError, ContractNotFound, ExecutionError, MetadataError
+from phat_runtime.pink.cache import LocalCache
+from phat_runtime.pink.logs import LogStore
+from phat_runtime.pink.services import PinkServices
 from phat_runtime.runtime.cluster import Cluster, ExecResult
 from phat_runtime.runtime.execution import BlockContext, ContractEvent
 from phat_runtime.state.kv import KVStore, MemoryBackend
@@ -108,15 +118,24 @@ class LocalCluster:
     """An in-process cluster with dev accounts endowed, metadata per uploaded code."""
 
     def __init__(self, *, state: KVStore | None = None, engine: Engine | None = None,
-                 cluster_id: bytes = bytes(32)) -> None:
-        self.runtime = Cluster(state or MemoryBackend(), cluster_id=cluster_id, engine=engine)
-        self.block = BlockContext(0, int(time.time() * 1000))
+                 cluster_id: bytes = bytes(32), cluster_secret: bytes | None = None,
+                 services: PinkServices | None = None) -> None:
+        """``cluster_secret``: the 64-byte sr25519 cluster key contracts derive their keys from
+        (random unless given; clusters given the same one derive the same contract keys).
+        ``services`` default to that key, a :class:`LocalCache` and a :class:`LogStore`."""
+        self.runtime = Cluster(MemoryBackend() if state is None else state, cluster_id=cluster_id,
+                               engine=engine, services=_local_services(services, cluster_secret))
+        resumed = self.runtime.checkpoint()  # a durable store that already holds blocks
+        self.block = BlockContext(resumed.number if resumed else 0, int(time.time() * 1000))
         self._metadata: dict[bytes, ContractMetadata] = {}
-        records = self.runtime.records
-        for name in DEV_ACCOUNTS:
-            account = dev_account(name)
-            if records.balance(account) == 0:
-                records.set_balance(account, DEV_ENDOWMENT)
+        self._in_block = False
+        if resumed is None:  # genesis: endow the dev accounts (block 0 on a durable store)
+            records = self.runtime.records
+            for name in DEV_ACCOUNTS:
+                account = dev_account(name)
+                if records.balance(account) == 0:
+                    records.set_balance(account, DEV_ENDOWMENT)
+            self._commit()
 
     # --- accounts -------------------------------------------------------------------------------
     @staticmethod
@@ -132,16 +151,28 @@ class LocalCluster:
 
     # --- code -----------------------------------------------------------------------------------
     def upload(self, source: str | os.PathLike[str] | ContractMetadata, *, owner: Account = "alice") -> ContractMetadata:
-        """Upload a ``.contract`` bundle, ``.wasm`` + ``.json``, or loaded metadata with code."""
+        """Upload a ``.contract`` bundle, ``.wasm`` + ``.json``, or loaded metadata with code.
+
+        New code is stored in a block of its own (or in the open ``new_block()``)."""
+        metadata, new = self._upload(source, owner)
+        if new and not self._in_block:
+            self._next_block()
+            self._commit()
+        return metadata
+
+    def _upload(self, source: str | os.PathLike[str] | ContractMetadata,
+                owner: Account) -> tuple[ContractMetadata, bool]:
+        """(metadata, whether the code is new); nothing committed."""
         metadata = source if isinstance(source, ContractMetadata) else ContractMetadata.load(source)
         if metadata.wasm is None:
             raise MetadataError(
                 f"metadata of {metadata.name!r} carries no code: pass the .contract bundle or "
                 "put the .wasm next to the .json"
             )
+        new = self.runtime.records.code(blake2_256(metadata.wasm)) is None
         code_hash = self.runtime.upload_code(metadata.wasm, self.account(owner))
         self._metadata[code_hash] = metadata
-        return metadata
+        return metadata, new
 
     def metadata_for(self, code_hash: bytes) -> ContractMetadata | None:
         return self._metadata.get(code_hash)
@@ -151,14 +182,18 @@ class LocalCluster:
                args: Args = None, *, caller: Account = "alice", value: int = 0, salt: bytes = b"",
                gas_limit: int | None = None) -> Contract:
         """Upload (if needed) and instantiate; raises ExecutionError if the constructor fails."""
-        metadata = self.upload(source, owner=caller)
+        metadata = source if isinstance(source, ContractMetadata) else ContractMetadata.load(source)
         spec = self._constructor(metadata, constructor)
         input_data = metadata.encode_constructor(spec.label, args)
-        block = self._next_block()
         origin = self.account(caller)
+        self._upload(metadata, caller)  # in the same block as the constructor
+        block = self._next_block()
         assert metadata.code_hash is not None
-        raw = self.runtime.instantiate(origin, metadata.code_hash, input_data, salt=salt, value=value,
-                                       block=block, gas_limit=gas_limit)
+        try:
+            raw = self.runtime.instantiate(origin, metadata.code_hash, input_data, salt=salt,
+                                           value=value, block=block, gas_limit=gas_limit)
+        finally:
+            self._commit()
         result = self._result(metadata, spec, raw)
         if not raw.success:
             raise _failure(f"constructor {spec.label!r} of {metadata.name}", result)
@@ -183,8 +218,12 @@ class LocalCluster:
         spec = contract.metadata.message(message)
         input_data = contract.metadata.encode_message(message, args)
         block = self._next_block() if mode is ExecutionMode.TRANSACTION else self._query_block()
-        raw = self.runtime.call(self.account(caller), contract.address, input_data, value=value,
-                                mode=mode, block=block, gas_limit=gas_limit)
+        try:
+            raw = self.runtime.call(self.account(caller), contract.address, input_data, value=value,
+                                    mode=mode, block=block, gas_limit=gas_limit)
+        finally:
+            if mode is ExecutionMode.TRANSACTION:
+                self._commit()
         return self._result(contract.metadata, spec, raw)
 
     # --- helpers --------------------------------------------------------------------------------
@@ -200,7 +239,34 @@ class LocalCluster:
             raise ConfigError(f"{metadata.name} has several constructors ({names}); name one")
         return spec
 
+    # --- blocks ---------------------------------------------------------------------------------
+    @contextmanager
+    def new_block(self) -> Iterator[BlockContext]:
+        """Run several transactions in one block, committed together when the body ends; if it
+        raises, a durable store drops the block's writes and the block number is not used."""
+        if self._in_block:
+            raise ConfigError("blocks do not nest")
+        previous = self.block
+        block = self._next_block()
+        self._in_block = True
+        try:
+            yield block
+        except BaseException:
+            self._in_block = False
+            self.runtime.discard_block()
+            self.block = previous
+            raise
+        self._in_block = False
+        self._commit()
+
+    def _commit(self) -> None:
+        """End the current block (unless ``new_block()`` is open): a durable store commits it."""
+        if not self._in_block:
+            self.runtime.commit_block(self.block.number, local_block_hash(self.block))
+
     def _next_block(self) -> BlockContext:
+        if self._in_block:
+            return self.block
         now = max(int(time.time() * 1000), self.block.timestamp_ms)
         self.block = BlockContext(self.block.number + 1, now)
         return self.block
@@ -231,6 +297,26 @@ class LocalCluster:
             return metadata.decode_event(event.data, event.topics)
         except MetadataError:
             return event
+
+
+def local_block_hash(block: BlockContext) -> bytes:
+    """A local cluster has no chain: its block hash is blake2_256 of the block's number and time."""
+    return blake2_256(b"phat/local-block" + block.number.to_bytes(8, "little")
+                      + block.timestamp_ms.to_bytes(8, "little"))
+
+
+def _local_services(services: PinkServices | None, cluster_secret: bytes | None) -> PinkServices:
+    services = services or PinkServices()
+    if cluster_secret is None:
+        cluster_secret = services.cluster_secret
+    if cluster_secret is None:  # never logged: it is the root of every contract key
+        cluster_secret = sr25519_pair_from_seed(os.urandom(32))[1]
+    return replace(
+        services,
+        cluster_secret=cluster_secret,
+        cache=LocalCache() if services.cache is None else services.cache,
+        logs=LogStore() if services.logs is None else services.logs,
+    )
 
 
 def _failure(what: str, result: CallResult) -> ExecutionError:

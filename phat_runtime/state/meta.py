@@ -1,0 +1,108 @@
+"""The store's metadata records: format tag, key check, key epoch and checkpoint.
+
+All but the format tag are sealed with the cluster's meta key (AES-256-GCM, the record name as
+associated data), so the file shows neither the block height nor the root, and a store opened
+with another cluster key fails on the key check with a clear
+:class:`~phat_runtime.errors.WrongStateKey` instead of on the first row it reads.
+
+The checkpoint record is ``msgpack([number, block_hash, state_root, lthash_vector])``; on open
+the root is recomputed from the vector and must match.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgpack
+
+from phat_runtime.errors import StateCorrupted, StateError, WrongStateKey
+from phat_runtime.state.blocks import Checkpoint
+from phat_runtime.state.root import VECTOR_BYTES, LtHash
+from phat_runtime.state.sealing import MAX_EPOCH, NONCE_LEN, StateKeys, open_blob
+from phat_runtime.state.sqlite import FORMAT, Database
+
+_KEY_CHECK = b"phat_runtime state key check v1"
+
+
+def _ad(name: str) -> bytes:
+    return b"phat/state/v1/meta\x00" + name.encode()
+
+
+def _seal(keys: StateKeys, name: str, plaintext: bytes) -> bytes:
+    nonce = os.urandom(NONCE_LEN)
+    return nonce + keys.meta_cipher.encrypt(nonce, plaintext, _ad(name))
+
+
+def _open(db: Database, keys: StateKeys, name: str) -> bytes | None:
+    blob = db.get_meta(name)
+    if blob is None:
+        return None
+    plain = open_blob(keys.meta_cipher, blob, _ad(name))
+    if plain is None:
+        raise StateCorrupted(f"state store {db.path}: the {name} record failed authentication "
+                             "(altered file)", owner="cluster", what=f"{name} record")
+    return plain
+
+
+def root_mismatch(path: Path, why: str) -> StateCorrupted:
+    return StateCorrupted(f"state store {path}: the state root does not match the rows ({why})",
+                          owner="cluster", what="state root")
+
+
+def load(db: Database, keys: StateKeys, new_epoch: int) -> tuple[int, Checkpoint | None, LtHash]:
+    """(epoch, checkpoint, lthash) of the store; a new file is initialised at ``new_epoch``."""
+    fmt = db.get_meta("format")
+    if fmt is None:
+        if db.count():
+            raise StateError(f"{db.path} holds rows but no format record: not a phat state store")
+        with db.transaction("initialising the store"):
+            db.put_meta("format", FORMAT)
+            db.put_meta("keycheck", _seal(keys, "keycheck", _KEY_CHECK))
+            put_epoch(db, keys, new_epoch)
+        return new_epoch, None, LtHash()
+    if fmt != FORMAT:
+        raise StateError(f"{db.path}: unsupported state store format {fmt!r}")
+    blob = db.get_meta("keycheck")
+    if blob is None or open_blob(keys.meta_cipher, blob, _ad("keycheck")) != _KEY_CHECK:
+        raise WrongStateKey(f"state store {db.path} was sealed under another cluster key "
+                            "(or its key-check record is damaged): it cannot be read with this key")
+    raw_epoch = _open(db, keys, "epoch")
+    if raw_epoch is None or len(raw_epoch) != 4:
+        raise StateCorrupted(f"state store {db.path}: the epoch record is missing",
+                             owner="cluster", what="epoch record")
+    epoch = int.from_bytes(raw_epoch, "little")
+    raw = _open(db, keys, "checkpoint")
+    if raw is None:
+        return epoch, None, LtHash()
+    checkpoint, lthash = _decode_checkpoint(db.path, raw)
+    return epoch, checkpoint, lthash
+
+
+def _decode_checkpoint(path: Path, raw: bytes) -> tuple[Checkpoint, LtHash]:
+    try:
+        number, block_hash, root, vector = msgpack.unpackb(raw)
+        if not (isinstance(number, int) and isinstance(block_hash, bytes) and isinstance(root, bytes)
+                and isinstance(vector, bytes) and len(vector) == VECTOR_BYTES):
+            raise ValueError("wrong field types")
+    except Exception as exc:
+        raise StateCorrupted(f"state store {path}: the checkpoint record is malformed ({exc})",
+                             owner="cluster", what="checkpoint record") from exc
+    lthash = LtHash(vector)
+    if lthash.root() != root:
+        raise root_mismatch(path, "checkpoint record inconsistent")
+    return Checkpoint(number, block_hash, root), lthash
+
+
+def put_checkpoint(db: Database, keys: StateKeys, checkpoint: Checkpoint, lthash: LtHash) -> None:
+    """Within a transaction."""
+    record = msgpack.packb([checkpoint.number, checkpoint.block_hash, checkpoint.state_root,
+                            lthash.vector()])
+    db.put_meta("checkpoint", _seal(keys, "checkpoint", record))
+
+
+def put_epoch(db: Database, keys: StateKeys, epoch: int) -> None:
+    """Within a transaction."""
+    if not 0 <= epoch <= MAX_EPOCH:
+        raise StateError(f"a key epoch is in 0..{MAX_EPOCH}")
+    db.put_meta("epoch", _seal(keys, "epoch", epoch.to_bytes(4, "little")))

@@ -1,0 +1,182 @@
+"""Encrypted state snapshots: export a store's committed state, import it into a new store.
+
+A worker holding the cluster key can start from a snapshot instead of replaying the chain from
+genesis. File format (version 1, little-endian)::
+
+    header  = b"PHATSNP\\x01" ‖ file_id (16 random bytes)
+    frame   = u32 length ‖ nonce (12) ‖ AES-256-GCM ciphertext ‖ tag (16)
+    key     = symmetric_key(cluster secret, "phat/state/v1/snapshot", file_id)
+    AD(i)   = header ‖ u64 i ‖ final flag (1 byte)
+    frame 0 = msgpack([block number, block hash, state root, entry count])
+    frame i = records u32 len(key) ‖ key ‖ u32 len(value) ‖ value; the last frame has flag 1
+
+The AD binds each frame to this file and its position, so frames cannot be reordered, dropped,
+spliced from another snapshot, or the file cut short without detection. Import re-seals every
+entry under the importing store's epoch, recomputes the state root and installs the checkpoint
+in one SQLite transaction only if the root matches. A snapshot that does not decrypt under this
+cluster key raises :class:`~phat_runtime.errors.WrongStateKey`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import msgpack
+
+from phat_runtime.errors import StateCorrupted, StateError, WrongStateKey
+from phat_runtime.state import meta
+from phat_runtime.state.blocks import Checkpoint
+from phat_runtime.state.root import LtHash
+from phat_runtime.state.sealing import BATCH_ID_LEN, NONCE_LEN, TAG_LEN, StateKeys, open_blob
+from phat_runtime.state.sqlite import Database
+
+if TYPE_CHECKING:
+    from phat_runtime.state.store import EncryptedStore
+
+MAGIC = b"PHATSNP\x01"
+FILE_ID_LEN = 16
+#: Plaintext bytes gathered before a frame is sealed; one record may make a frame larger.
+FRAME_TARGET = 1 << 20
+#: Largest frame accepted on import: code ≤ 2 MiB, value ≤ 1 MiB, plus slack.
+MAX_FRAME = 8 << 20
+_IMPORT_BATCH = 1000
+
+
+def _ad(header: bytes, index: int, final: bool) -> bytes:
+    return header + index.to_bytes(8, "little") + (b"\x01" if final else b"\x00")
+
+
+def export_snapshot(store: EncryptedStore, db: Database, keys: StateKeys, path: Path) -> Checkpoint:
+    checkpoint = store.checkpoint
+    if checkpoint is None:
+        raise StateError("nothing committed yet: commit a block before exporting a snapshot")
+    header = MAGIC + os.urandom(FILE_ID_LEN)
+    cipher = keys.snapshot_cipher(header[len(MAGIC):])
+    tmp = path.with_name(path.name + ".tmp")
+    lthash = LtHash()
+    index = 0
+
+    def frame(out: BinaryIO, plaintext: bytes, final: bool) -> None:
+        nonlocal index
+        nonce = os.urandom(NONCE_LEN)
+        blob = nonce + cipher.encrypt(nonce, plaintext, _ad(header, index, final))
+        out.write(len(blob).to_bytes(4, "little") + blob)
+        index += 1
+
+    with db.reading(), open(tmp, "wb") as out:
+        count = db.count()
+        out.write(header)
+        frame(out, msgpack.packb([checkpoint.number, checkpoint.block_hash,
+                                  checkpoint.state_root, count]), False)
+        chunk = io.BytesIO()
+        for row in db.iter_rows():
+            key, value = keys.open_row(row)
+            lthash.add(key, value)
+            chunk.write(len(key).to_bytes(4, "little") + key + len(value).to_bytes(4, "little"))
+            chunk.write(value)
+            if chunk.tell() >= FRAME_TARGET:
+                frame(out, chunk.getvalue(), False)
+                chunk = io.BytesIO()
+        frame(out, chunk.getvalue(), True)
+        out.flush()
+        os.fsync(out.fileno())
+    if lthash.root() != checkpoint.state_root:
+        tmp.unlink()
+        raise meta.root_mismatch(db.path, "found while exporting a snapshot")
+    os.replace(tmp, path)
+    return checkpoint
+
+
+def _frames(src: BinaryIO, keys: StateKeys, path: Path) -> Iterator[tuple[bytes, bool]]:
+    header = src.read(len(MAGIC) + FILE_ID_LEN)
+    if len(header) != len(MAGIC) + FILE_ID_LEN or not header.startswith(MAGIC):
+        raise StateError(f"{path} is not a phat state snapshot (version 1)")
+    cipher = keys.snapshot_cipher(header[len(MAGIC):])
+    index = 0
+    while True:
+        raw_len = src.read(4)
+        length = int.from_bytes(raw_len, "little")
+        blob = src.read(length) if len(raw_len) == 4 and length <= MAX_FRAME else b""
+        if len(raw_len) < 4 or length < NONCE_LEN + TAG_LEN or len(blob) != length:
+            raise StateCorrupted(f"snapshot {path} is truncated at frame {index}",
+                                 owner="snapshot", what="truncated")
+        for final in (False, True):
+            plain = open_blob(cipher, blob, _ad(header, index, final))
+            if plain is not None:
+                break
+        else:
+            if index == 0:
+                raise WrongStateKey(f"snapshot {path} cannot be decrypted with this cluster key "
+                                    "(it was made by another cluster, or the file is damaged)")
+            raise StateCorrupted(f"snapshot {path}: frame {index} failed authentication "
+                                 "(altered, reordered or spliced)", owner="snapshot", what="frame")
+        yield plain, final
+        index += 1
+        if final:
+            return
+
+
+def _records(path: Path, plain: bytes) -> Iterator[tuple[bytes, bytes]]:
+    at = 0
+    try:
+        while at < len(plain):
+            klen = int.from_bytes(plain[at : at + 4], "little")
+            key = plain[at + 4 : at + 4 + klen]
+            at += 4 + klen
+            vlen = int.from_bytes(plain[at : at + 4], "little")
+            value = plain[at + 4 : at + 4 + vlen]
+            at += 4 + vlen
+            if len(key) != klen or len(value) != vlen or at > len(plain):
+                raise ValueError("record runs past its frame")
+            yield key, value
+    except ValueError as exc:
+        raise StateCorrupted(f"snapshot {path}: malformed record ({exc})",
+                             owner="snapshot", what="record") from exc
+
+
+def import_snapshot(path: Path, db: Database, keys: StateKeys, epoch: int) -> tuple[Checkpoint, LtHash]:
+    """Fill the empty store ``db`` from ``path``; the checkpoint and LtHash it ends at."""
+    try:
+        src = path.open("rb")  # closed by the `with` below; OSError translated here
+    except OSError as exc:
+        raise StateError(f"cannot read snapshot {path}: {exc.strerror}") from exc
+    with src:
+        frames = _frames(src, keys, path)
+        head, final = next(frames)
+        try:
+            number, block_hash, root, expected = msgpack.unpackb(head)
+            checkpoint = Checkpoint(int(number), bytes(block_hash), bytes(root))
+        except Exception as exc:
+            raise StateCorrupted(f"snapshot {path}: malformed header frame",
+                                 owner="snapshot", what="header") from exc
+        lthash = LtHash()
+        count = 0
+        with db.transaction("importing a snapshot"):
+            rows = []
+            batch = os.urandom(BATCH_ID_LEN)
+            for plain, last in frames:
+                final = last
+                for key, value in _records(path, plain):
+                    lthash.add(key, value)
+                    rows.append(keys.seal_row(key, keys.key_hash(key), value, epoch, batch,
+                                              os.urandom(2 * NONCE_LEN)))
+                    count += 1
+                    if len(rows) >= _IMPORT_BATCH:
+                        db.upsert(rows)
+                        rows = []
+                        batch = os.urandom(BATCH_ID_LEN)
+            db.upsert(rows)
+            if not final:
+                raise StateCorrupted(f"snapshot {path} ends without its final frame",
+                                     owner="snapshot", what="truncated")
+            if count != expected or lthash.root() != checkpoint.state_root:
+                raise StateCorrupted(
+                    f"snapshot {path}: {count} entries with root 0x{lthash.root().hex()} do not "
+                    f"match its checkpoint ({expected} entries, root 0x{checkpoint.state_root.hex()})",
+                    owner="snapshot", what="state root")
+            meta.put_checkpoint(db, keys, checkpoint, lthash)
+    return checkpoint, lthash

@@ -1,0 +1,181 @@
+"""The SQLite file under the encrypted store: connection, schema, transactions, raw rows.
+
+Only this module speaks SQL; it sees sealed rows and never a key or a plaintext. Tables::
+
+    kv   (khash BLOB PRIMARY KEY, owner BLOB, epoch INTEGER, skey BLOB, value BLOB)
+    meta (name TEXT PRIMARY KEY, value BLOB)      -- format tag + sealed records
+
+Durability: WAL journal with ``synchronous=FULL`` by default — every COMMIT (one per block)
+fsyncs the WAL, so a committed block survives power loss as well as a killed process.
+``synchronous=NORMAL`` is allowed: in WAL mode a commit is still atomic and survives a process
+crash (the OS holds the written pages), but after a *power* loss the last blocks may roll back.
+That is safe for a worker because blocks are replayed from the chain and applying them is
+deterministic — the store goes back to an older, self-consistent checkpoint and the worker
+re-applies from there — but it is only safe if nothing derived from the lost blocks (signed
+receipts, published checkpoints) left the worker before the next WAL checkpoint; hence FULL by
+default. sqlite3 errors are translated to :class:`~phat_runtime.errors.StateError`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from phat_runtime.errors import StateError
+from phat_runtime.state.sealing import Row
+
+FORMAT = b"phat-state/1"
+SYNC_MODES = ("FULL", "NORMAL")
+#: Host parameters per ``IN (...)`` lookup (SQLite's historical limit is 999).
+_CHUNK = 500
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS kv (
+    khash BLOB PRIMARY KEY,
+    owner BLOB NOT NULL,
+    epoch INTEGER NOT NULL,
+    skey BLOB NOT NULL,
+    value BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS kv_owner ON kv (owner);
+"""
+_ROW = "SELECT khash, owner, epoch, skey, value FROM kv"
+
+
+@contextmanager
+def _translated(path: Path, doing: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StateError(f"state store {path}: {doing} failed: {exc}") from exc
+
+
+class Database:
+    """One SQLite connection (the store serialises access with its own lock)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def connect(cls, path: str | Path, *, synchronous: str = "FULL") -> Database:
+        path = Path(path)
+        if synchronous not in SYNC_MODES:
+            raise StateError(f"synchronous must be one of {SYNC_MODES}, not {synchronous!r}")
+        with _translated(path, "opening"):
+            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StateError(f"state store {path}: cannot switch to WAL journaling ({mode})")
+                conn.execute(f"PRAGMA synchronous={synchronous}")
+                conn.executescript(_SCHEMA)
+            except BaseException:
+                conn.close()
+                raise
+        return cls(conn, path)
+
+    def close(self) -> None:
+        with _translated(self.path, "closing"):
+            self.conn.close()
+
+    @contextmanager
+    def transaction(self, doing: str) -> Iterator[None]:
+        """One atomic write transaction: everything inside commits together or not at all."""
+        with _translated(self.path, doing):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """A consistent read view over several statements (WAL snapshot isolation)."""
+        with _translated(self.path, "reading"):
+            self.conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                if self.conn.in_transaction:
+                    self.conn.execute("COMMIT")
+
+    # --- meta ---------------------------------------------------------------------------
+    def get_meta(self, name: str) -> bytes | None:
+        with _translated(self.path, "reading metadata"):
+            row = self.conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        if not isinstance(row[0], bytes):
+            raise StateError(f"state store {self.path}: metadata {name!r} is malformed")
+        return row[0]
+
+    def put_meta(self, name: str, value: bytes) -> None:
+        """Within a :meth:`transaction`."""
+        self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+
+    # --- rows -----------------------------------------------------------------------------
+    def row(self, khash: bytes) -> tuple[object, object, object] | None:
+        """(owner tag, epoch, sealed value) of one row."""
+        try:  # the hot path: no context manager
+            found = self.conn.execute(
+                "SELECT owner, epoch, value FROM kv WHERE khash = ?", (khash,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StateError(f"state store {self.path}: reading failed: {exc}") from exc
+        return None if found is None else (found[0], found[1], found[2])
+
+    def rows_by_hash(self, khashes: list[bytes]) -> dict[bytes, tuple[object, object, object]]:
+        found: dict[bytes, tuple[object, object, object]] = {}
+        with _translated(self.path, "reading"):
+            for start in range(0, len(khashes), _CHUNK):
+                chunk = khashes[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT khash, owner, epoch, value FROM kv WHERE khash IN ({marks})"
+                for khash, owner, epoch, value in self.conn.execute(query, chunk):
+                    found[khash] = (owner, epoch, value)
+        return found
+
+    def rows(self, owner_tag: bytes | None) -> list[Row]:
+        """Every row with that owner tag, or every row (``None``)."""
+        with _translated(self.path, "scanning"):
+            if owner_tag is None:
+                return list(self.conn.execute(_ROW))
+            return list(self.conn.execute(_ROW + " WHERE owner = ?", (owner_tag,)))
+
+    def iter_rows(self) -> Iterator[Row]:
+        """Every row, streamed (inside :meth:`reading` for a consistent view)."""
+        with _translated(self.path, "scanning"):
+            yield from self.conn.execute(_ROW)
+
+    def rows_after(self, khash: bytes, not_epoch: int, limit: int) -> list[Row]:
+        """Up to ``limit`` rows past ``khash`` (in khash order) sealed under another epoch."""
+        with _translated(self.path, "scanning"):
+            return list(self.conn.execute(
+                _ROW + " WHERE khash > ? AND epoch != ? ORDER BY khash LIMIT ?",
+                (khash, not_epoch, limit)))
+
+    def count(self, not_epoch: int | None = None) -> int:
+        with _translated(self.path, "counting"):
+            if not_epoch is None:
+                return int(self.conn.execute("SELECT COUNT(*) FROM kv").fetchone()[0])
+            return int(self.conn.execute(
+                "SELECT COUNT(*) FROM kv WHERE epoch != ?", (not_epoch,)).fetchone()[0])
+
+    def upsert(self, rows: Iterable[Row]) -> None:
+        """Within a :meth:`transaction`."""
+        # An upsert rewrites a changed row in place (same rowid): cheaper than REPLACE, which
+        # deletes the row and its index entries and inserts them again.
+        self.conn.executemany(
+            "INSERT INTO kv (khash, owner, epoch, skey, value) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (khash) DO UPDATE SET owner = excluded.owner, epoch = excluded.epoch, "
+            "skey = excluded.skey, value = excluded.value",
+            rows)
+
+    def delete(self, khashes: Iterable[bytes]) -> None:
+        """Within a :meth:`transaction`."""
+        self.conn.executemany("DELETE FROM kv WHERE khash = ?", ((k,) for k in khashes))

@@ -1,0 +1,293 @@
+"""The encrypted persistent store: a :class:`~phat_runtime.state.blocks.BlockStore` over SQLite.
+
+Shape from py-evm's db layer: the runtime sees one mapping (``get`` / ``set`` / ``delete`` /
+``iter_prefix``); writes are buffered — reads see them at once — until
+:meth:`EncryptedStore.commit_block` seals them and writes them, the new checkpoint and the new
+state root in *one* SQLite transaction. A crash therefore loses nothing committed and applies
+nothing twice: after a restart ``checkpoint.number`` is the last block whose every write is on
+disk, and ``commit_block`` refuses a number that is not after it.
+
+Rows are sealed by :mod:`~phat_runtime.state.sealing`; the state root is the LtHash of
+:mod:`~phat_runtime.state.root`, updated from each block's changes (the old value of every
+changed key is read back and authenticated, so a tampered row aborts the block). Key rotation
+(:meth:`EncryptedStore.rotate`, :meth:`EncryptedStore.reencrypt`) and snapshots live in
+``rotation.py`` / ``snapshot.py``.
+
+Must not: log, repr or put into an error any key or secret; import ``runtime/`` or above.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+from phat_runtime.errors import ConfigError, StateError
+from phat_runtime.state import meta
+from phat_runtime.state.blocks import Checkpoint
+from phat_runtime.state.root import LtHash
+from phat_runtime.state.sealing import (
+    BATCH_ID_LEN,
+    MAX_EPOCH,
+    NONCE_LEN,
+    Row,
+    StateKeys,
+    scope_of_prefix,
+)
+from phat_runtime.state.sqlite import Database
+
+Progress = Callable[[int, int], None]
+_ABSENT = object()
+
+
+class EncryptedStore:
+    """Sealed key-value state in one SQLite file, committed per block. Thread-safe."""
+
+    def __init__(self, db: Database, keys: StateKeys, epoch: int,
+                 checkpoint: Checkpoint | None, lthash: LtHash) -> None:
+        self._db = db
+        self._keys = keys
+        self._epoch = epoch
+        self.checkpoint = checkpoint
+        self._lthash = lthash
+        self._pending: dict[bytes, bytes | None] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], cluster_secret: bytes, *,
+             epoch: int | None = None, synchronous: str = "FULL") -> EncryptedStore:
+        """Open (or create) the store at ``path``.
+
+        ``epoch`` is the current key epoch from the worker's key ring: a new store starts at
+        it (default 0); an existing store at an older epoch is rotated to it; one at a *newer*
+        epoch is refused (values must never again be sealed under an old, maybe revoked key).
+        A store sealed under another cluster key raises :class:`~phat_runtime.errors.WrongStateKey`.
+        """
+        keys = StateKeys(cluster_secret)
+        db = Database.connect(Path(path), synchronous=synchronous)
+        try:
+            stored_epoch, checkpoint, lthash = meta.load(db, keys, 0 if epoch is None else epoch)
+            store = cls(db, keys, stored_epoch, checkpoint, lthash)
+            if epoch is not None and epoch != stored_epoch:
+                store.rotate(epoch)
+        except BaseException:
+            db.close()
+            raise
+        return store
+
+    def __repr__(self) -> str:
+        block = None if self.checkpoint is None else self.checkpoint.number
+        return f"<EncryptedStore {self._db.path} block={block} epoch={self._epoch}>"
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> EncryptedStore:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StateError(f"state store {self._db.path} is closed")
+
+    # --- KVStore ----------------------------------------------------------------------------
+    def get(self, key: bytes) -> bytes | None:
+        if type(key) is not bytes:
+            key = bytes(key)
+        with self._lock:
+            pending = self._pending.get(key, _ABSENT)
+            if pending is not _ABSENT:
+                return pending  # type: ignore[return-value]
+            if self._closed:
+                self._check_open()
+            row = self._db.row(self._keys.key_hash(key))
+            return None if row is None else self._keys.open_value(key, *row)
+
+    def set(self, key: bytes, value: bytes) -> None:
+        with self._lock:
+            self._pending[bytes(key)] = bytes(value)
+
+    def delete(self, key: bytes) -> None:
+        with self._lock:
+            self._pending[bytes(key)] = None
+
+    def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Committed rows under ``prefix`` merged with pending writes, sorted by key.
+
+        Rows are found by the owner tag of the prefix's scope (one contract, or one cluster
+        namespace); a prefix shorter than a scope (``b""``, ``b"S"``) visits every row.
+        """
+        prefix = bytes(prefix)
+        with self._lock:
+            self._check_open()
+            scope = scope_of_prefix(prefix)
+            rows = self._db.rows(None if scope is None else self._keys.owner_tag(scope))
+            merged: dict[bytes, bytes | None] = {}
+            for row in rows:
+                key, value = self._keys.open_row(row, scope)
+                if key.startswith(prefix):
+                    merged[key] = value
+            merged.update((k, v) for k, v in self._pending.items() if k.startswith(prefix))
+        return iter([(k, v) for k, v in sorted(merged.items()) if v is not None])
+
+    # --- blocks -----------------------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """How many keys the open block has written."""
+        return len(self._pending)
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @property
+    def state_root(self) -> bytes:
+        """Root of the committed state (pending writes excluded)."""
+        with self._lock:
+            return self._lthash.root()
+
+    def discard(self) -> None:
+        with self._lock:
+            self._pending = {}
+
+    @contextmanager
+    def block(self, number: int, block_hash: bytes) -> Iterator[EncryptedStore]:
+        """``with store.block(n, h) as batch:`` — commit every write at the end, or none if
+        the body raises (py-evm's atomic batch)."""
+        if self._pending:
+            raise StateError("writes are pending outside a block: commit or discard them first")
+        try:
+            yield self
+        except BaseException:
+            self.discard()
+            raise
+        self.commit_block(number, block_hash)
+
+    def commit_block(self, number: int, block_hash: bytes) -> Checkpoint:
+        """Seal and write every pending write plus the checkpoint, atomically; the new root."""
+        with self._lock:
+            self._check_open()
+            last = self.checkpoint
+            if last is not None and number <= last.number:
+                raise StateError(f"block {number} is not after the last committed block "
+                                 f"{last.number}: refusing to apply a block twice")
+            lthash = self._lthash.copy()
+            upserts, deletes = self._seal_changes(lthash)
+            checkpoint = Checkpoint(number, bytes(block_hash), lthash.root())
+            with self._db.transaction(f"committing block {number}"):
+                self._db.upsert(upserts)
+                self._db.delete(deletes)
+                meta.put_checkpoint(self._db, self._keys, checkpoint, lthash)
+            self._pending = {}
+            self._lthash = lthash
+            self.checkpoint = checkpoint
+            return checkpoint
+
+    def _seal_changes(self, lthash: LtHash) -> tuple[list[Row], list[bytes]]:
+        keys, epoch = self._keys, self._epoch
+        khashes = {key: keys.key_hash(key) for key in self._pending}
+        old = self._db.rows_by_hash(list(khashes.values()))
+        batch = os.urandom(BATCH_ID_LEN)  # one sub-key per commit and owner (sealing.py)
+        nonces = os.urandom(2 * NONCE_LEN * len(self._pending))
+        upserts: list[Row] = []
+        deletes: list[bytes] = []
+        added: list[tuple[bytes, bytes]] = []
+        removed: list[tuple[bytes, bytes]] = []
+        for i, (key, value) in enumerate(self._pending.items()):
+            khash = khashes[key]
+            row = old.get(khash)
+            if row is not None:
+                before = keys.open_value(key, *row)  # authenticated: a tampered row aborts
+                if before == value:
+                    continue  # unchanged: nothing to write, the root stays
+                removed.append((key, before))
+            if value is None:
+                if row is not None:
+                    deletes.append(khash)
+                continue
+            added.append((key, value))
+            at = 2 * NONCE_LEN * i
+            upserts.append(keys.seal_row(key, khash, value, epoch, batch,
+                                         nonces[at : at + 2 * NONCE_LEN]))
+        lthash.update(added, removed)
+        return upserts, deletes
+
+    # --- key epochs -------------------------------------------------------------------------
+    def rotate(self, new_epoch: int) -> None:
+        """Seal every value written from now on under ``new_epoch``; older rows stay readable
+        (their epoch is in the row) until rewritten or :meth:`reencrypt`-ed. The root is
+        unchanged: it depends on plaintexts only."""
+        if not isinstance(new_epoch, int) or not 0 <= new_epoch <= MAX_EPOCH:
+            raise ConfigError(f"a key epoch is an integer in 0..{MAX_EPOCH}")
+        with self._lock:
+            self._check_open()
+            if new_epoch <= self._epoch:
+                raise StateError(f"key epoch {new_epoch} is not after the current epoch "
+                                 f"{self._epoch}: epochs only move forward")
+            with self._db.transaction("rotating the key epoch"):
+                meta.put_epoch(self._db, self._keys, new_epoch)
+            self._epoch = new_epoch
+
+    def reencrypt(self, *, batch_size: int = 1000, progress: Progress | None = None) -> int:
+        """Rewrite every row sealed under an older epoch under the current one, one SQLite
+        transaction per ``batch_size`` rows. Resumable: run it again after an interruption.
+        ``progress(done, total)`` after each batch. Returns how many rows were rewritten."""
+        from phat_runtime.state.rotation import reencrypt_rows
+
+        if batch_size < 1:
+            raise ConfigError("batch_size must be at least 1")
+        with self._lock:
+            self._check_open()
+            return reencrypt_rows(self._db, self._keys, self._epoch, batch_size, progress)
+
+    # --- integrity and snapshots ------------------------------------------------------------
+    def verify(self) -> bytes:
+        """Open every committed row and recompute the root from scratch (O(state)): finds rows
+        deleted, added or rolled back one by one, which per-row AEAD alone cannot."""
+        with self._lock:
+            self._check_open()
+            with self._db.reading():
+                rows = self._db.rows(None)
+            fresh = LtHash()
+            for row in rows:
+                fresh.add(*self._keys.open_row(row))
+            if fresh != self._lthash:
+                raise meta.root_mismatch(self._db.path, "rows were deleted, added or rolled back")
+            return fresh.root()
+
+    def export_snapshot(self, path: str | os.PathLike[str]) -> Checkpoint:
+        """Write the committed state and checkpoint to an encrypted snapshot file."""
+        from phat_runtime.state.snapshot import export_snapshot
+
+        with self._lock:
+            self._check_open()
+            return export_snapshot(self, self._db, self._keys, Path(path))
+
+    @classmethod
+    def import_snapshot(cls, snapshot: str | os.PathLike[str], path: str | os.PathLike[str],
+                        cluster_secret: bytes, *, epoch: int | None = None,
+                        synchronous: str = "FULL") -> EncryptedStore:
+        """Create the store at ``path`` from ``snapshot`` (the root is verified)."""
+        from phat_runtime.state.snapshot import import_snapshot
+
+        store = cls.open(path, cluster_secret, epoch=epoch, synchronous=synchronous)
+        try:
+            with store._lock:
+                if store.checkpoint is not None or store._db.count():
+                    raise StateError(f"state store {path} is not empty: import into a new file")
+                store.checkpoint, store._lthash = import_snapshot(
+                    Path(snapshot), store._db, store._keys, store._epoch)
+        except BaseException:
+            store.close()
+            raise
+        return store

@@ -1,0 +1,247 @@
+"""Tampering with the file is detected on read: a StateCorrupted naming the contract and what
+failed — never silent garbage, never a crash.
+
+The store is a real one: a LocalCluster ran the example token and flipper over it (code,
+contract registry, balances, nonce and contract storage rows). The tests edit the SQLite file
+through a second connection, as an attacker with the disk would, and restore it after each edit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from phat_runtime import LocalCluster
+from phat_runtime.crypto.accounts import to_ss58
+from phat_runtime.errors import StateCorrupted, StateError
+from phat_runtime.state import EncryptedStore
+from phat_runtime.state.sealing import BATCH_ID_LEN, NONCE_LEN, TAG_LEN, owner_of, scope_of
+
+from .helpers import raw
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "contracts_examples"
+
+
+@dataclass
+class RealStore:
+    path: Path
+    secret: bytes
+    contracts: list[bytes]
+
+
+@pytest.fixture(scope="module")
+def real_store_file(tmp_path_factory: pytest.TempPathFactory) -> RealStore:
+    path = tmp_path_factory.mktemp("real") / "state.db"
+    secret = os.urandom(64)
+    with EncryptedStore.open(path, secret) as store:
+        cluster = LocalCluster(state=store)
+        token = cluster.deploy(EXAMPLES / "token" / "token.contract", "new", [10**12])
+        for i in range(3):
+            assert token.transact("transfer", [bytes([i + 1]) * 32, 100 + i]).success
+        flipper = cluster.deploy(EXAMPLES / "flipper" / "flipper.contract", "new", [True])
+        assert flipper.transact("flip").success
+    return RealStore(path, secret, [token.address, flipper.address])
+
+
+@pytest.fixture()
+def real(real_store_file: RealStore, tmp_path: Path) -> Iterator[tuple[EncryptedStore, RealStore]]:
+    path = tmp_path / "state.db"
+    shutil.copy(real_store_file.path, path)
+    with EncryptedStore.open(path, real_store_file.secret) as store:
+        yield store, RealStore(path, real_store_file.secret, real_store_file.contracts)
+
+
+def _rows(store: EncryptedStore) -> dict[bytes, bytes]:
+    """khash → plaintext key of every committed row."""
+    return {store._keys.key_hash(key): key for key, _ in store.iter_prefix(b"")}
+
+
+def _who(key: bytes) -> str:
+    owner = owner_of(key)
+    return to_ss58(owner) if len(owner) == 32 else "cluster namespace"
+
+
+def _positions(blob: bytes) -> list[int]:
+    """Every byte of short blobs; batch id, nonce, tag and a stride through the ciphertext of
+    long ones."""
+    if len(blob) <= 256:
+        return list(range(len(blob)))
+    head = BATCH_ID_LEN + NONCE_LEN
+    body = range(head, len(blob) - TAG_LEN, max(1, (len(blob) - head - TAG_LEN) // 48))
+    return sorted({*range(head), *body, *range(len(blob) - TAG_LEN, len(blob))})
+
+
+def _flipped(blob: bytes, at: int) -> bytes:
+    return blob[:at] + bytes([blob[at] ^ 0x01]) + blob[at + 1 :]
+
+
+def test_every_row_is_covered(real: tuple[EncryptedStore, RealStore]) -> None:
+    store, info = real
+    keys = list(_rows(store).values())
+    namespaces = {k[:1] for k in keys}
+    assert namespaces == {b"B", b"C", b"c", b"K", b"N", b"S"}
+    assert {owner_of(k) for k in keys if k[:1] == b"S"} == set(info.contracts)
+
+
+def test_flipping_any_byte_of_a_sealed_value_is_detected(real: tuple[EncryptedStore, RealStore]) -> None:
+    store, info = real
+    flips = 0
+    with raw(info.path) as conn:
+        for khash, key in _rows(store).items():
+            (blob,) = conn.execute("SELECT value FROM kv WHERE khash = ?", (khash,)).fetchone()
+            for at in _positions(blob):
+                conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (_flipped(blob, at), khash))
+                with pytest.raises(StateCorrupted) as caught:
+                    store.get(key)
+                assert _who(key) in str(caught.value) and "value failed authentication" in str(caught.value)
+                if len(owner_of(key)) == 32:
+                    assert owner_of(key).hex() in str(caught.value)
+                flips += 1
+            conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (blob, khash))
+            with pytest.raises(StateCorrupted):  # a scan finds it too
+                conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (_flipped(blob, 0), khash))
+                list(store.iter_prefix(scope_of(key)))
+            conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (blob, khash))
+    assert flips > 1000
+    assert store.verify() == store.state_root  # restored: everything reads again
+
+
+def test_flipping_any_byte_of_a_sealed_key_is_detected(real: tuple[EncryptedStore, RealStore]) -> None:
+    store, info = real
+    flips = 0
+    with raw(info.path) as conn:
+        for khash, key in _rows(store).items():
+            (blob,) = conn.execute("SELECT skey FROM kv WHERE khash = ?", (khash,)).fetchone()
+            for at in _positions(blob):
+                conn.execute("UPDATE kv SET skey = ? WHERE khash = ?", (_flipped(blob, at), khash))
+                with pytest.raises(StateCorrupted) as caught:
+                    list(store.iter_prefix(scope_of(key)))
+                assert _who(key) in str(caught.value) and "sealed storage key" in str(caught.value)
+                flips += 1
+            conn.execute("UPDATE kv SET skey = ? WHERE khash = ?", (blob, khash))
+    assert flips > 500
+    assert store.verify() == store.state_root
+
+
+def test_swapping_two_rows_values_is_detected(real: tuple[EncryptedStore, RealStore]) -> None:
+    store, info = real
+    rows = list(_rows(store).items())
+    with raw(info.path) as conn:
+        for (h1, k1), (h2, k2) in zip(rows, rows[1:] + rows[:1], strict=True):
+            v1 = conn.execute("SELECT value FROM kv WHERE khash = ?", (h1,)).fetchone()[0]
+            v2 = conn.execute("SELECT value FROM kv WHERE khash = ?", (h2,)).fetchone()[0]
+            conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (v2, h1))
+            conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (v1, h2))
+            for key in (k1, k2):
+                with pytest.raises(StateCorrupted, match="swapped in from another row") as caught:
+                    store.get(key)
+                assert _who(key) in str(caught.value)
+            conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (v1, h1))
+            conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (v2, h2))
+    assert store.verify() == store.state_root
+
+
+def test_moving_a_row_to_another_contract_is_detected(real: tuple[EncryptedStore, RealStore]) -> None:
+    store, info = real
+    token, flipper = info.contracts
+    rows = _rows(store)
+    token_row = next(h for h, k in rows.items() if k[:1] == b"S" and owner_of(k) == token)
+    flipper_row, flipper_key = next((h, k) for h, k in rows.items() if owner_of(k) == flipper)
+    with raw(info.path) as conn:
+        # 1. the whole sealed row of the token written over the flipper's row
+        _, owner, _epoch, skey, value = conn.execute("SELECT * FROM kv WHERE khash = ?", (token_row,)).fetchone()
+        saved = conn.execute("SELECT * FROM kv WHERE khash = ?", (flipper_row,)).fetchone()
+        conn.execute("UPDATE kv SET owner = ?, skey = ?, value = ? WHERE khash = ?",
+                     (owner, skey, value, flipper_row))
+        with pytest.raises(StateCorrupted) as caught:
+            store.get(flipper_key)
+        assert to_ss58(flipper) in str(caught.value)
+        # The row now carries the token's owner tag: the token's scan finds it and refuses it;
+        # the flipper's scan no longer sees it — a missing row, which verify() reports.
+        with pytest.raises(StateCorrupted, match="sealed storage key failed") as caught:
+            list(store.iter_prefix(scope_of(rows[token_row])))
+        assert to_ss58(token) in str(caught.value)
+        with pytest.raises(StateCorrupted):
+            store.verify()
+        conn.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?)", saved)
+        # 2. only the owner tag moved: the token's row now claims to be the flipper's
+        conn.execute("UPDATE kv SET owner = ? WHERE khash = ?", (saved[1], token_row))
+        with pytest.raises(StateCorrupted, match="holds a key of contract") as caught:
+            list(store.iter_prefix(scope_of(flipper_key)))
+        assert to_ss58(flipper) in str(caught.value) and to_ss58(token) in str(caught.value)
+        with pytest.raises(StateCorrupted, match="owner tag does not match"):
+            store.get(rows[token_row])
+        conn.execute("UPDATE kv SET owner = ? WHERE khash = ?", (owner, token_row))
+    assert store.verify() == store.state_root
+
+
+def test_other_column_edits_are_detected(real: tuple[EncryptedStore, RealStore]) -> None:
+    store, info = real
+    khash, key = next((h, k) for h, k in _rows(store).items() if k[:1] == b"S")
+    with raw(info.path) as conn:
+        for column, bad in (("epoch", 1), ("epoch", -5), ("epoch", "zero"), ("value", "text"),
+                            ("value", b""), ("skey", b"short")):
+            saved = conn.execute(f"SELECT {column} FROM kv WHERE khash = ?", (khash,)).fetchone()[0]
+            conn.execute(f"UPDATE kv SET {column} = ? WHERE khash = ?", (bad, khash))
+            with pytest.raises(StateCorrupted, match=to_ss58(owner_of(key))):
+                list(store.iter_prefix(scope_of(key)))
+            conn.execute(f"UPDATE kv SET {column} = ? WHERE khash = ?", (saved, khash))
+    assert store.verify() == store.state_root
+
+
+def test_deleted_or_rolled_back_rows_are_caught_by_verify(real: tuple[EncryptedStore, RealStore]) -> None:
+    store, info = real
+    token = info.contracts[0]
+    key = next(k for k in _rows(store).values() if owner_of(k) == token)
+    khash = store._keys.key_hash(key)
+    with raw(info.path) as conn:
+        old_row = conn.execute("SELECT * FROM kv WHERE khash = ?", (khash,)).fetchone()
+    before = store.get(key)
+    assert before is not None
+    store.set(key, before + b"\x00")
+    store.commit_block(store.checkpoint.number + 1 if store.checkpoint else 1, b"")
+    with raw(info.path) as conn:
+        conn.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?)", old_row)  # per-row rollback
+    assert store.get(key) == before  # a valid old row authenticates: AEAD alone cannot tell...
+    with pytest.raises(StateCorrupted, match="state root does not match"):
+        store.verify()  # ...the state root can
+    with raw(info.path) as conn:
+        conn.execute("DELETE FROM kv WHERE khash = ?", (khash,))
+    with pytest.raises(StateCorrupted, match="state root does not match"):
+        store.verify()
+
+
+def test_a_tampered_old_value_aborts_the_block_that_overwrites_it(real: tuple[EncryptedStore, RealStore]) -> None:
+    store, info = real
+    key = next(k for k in _rows(store).values() if k[:1] == b"B")
+    khash = store._keys.key_hash(key)
+    checkpoint = store.checkpoint
+    assert checkpoint is not None
+    with raw(info.path) as conn:
+        conn.execute("UPDATE kv SET value = zeroblob(40) WHERE khash = ?", (khash,))
+    store.set(key, b"\x01" * 16)
+    with pytest.raises(StateCorrupted, match="balances"):
+        store.commit_block(checkpoint.number + 1, b"")
+    assert store.checkpoint == checkpoint  # nothing committed
+
+
+def test_tampered_metadata_is_detected_on_open(real_store_file: RealStore, tmp_path: Path) -> None:
+    for name in ("checkpoint", "epoch"):
+        path = tmp_path / f"{name}.db"
+        shutil.copy(real_store_file.path, path)
+        with raw(path) as conn:
+            (blob,) = conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+            conn.execute("UPDATE meta SET value = ? WHERE name = ?", (_flipped(blob, len(blob) - 1), name))
+        with pytest.raises(StateCorrupted, match=f"{name} record failed authentication"):
+            EncryptedStore.open(path, real_store_file.secret)
+    path = tmp_path / "format.db"
+    shutil.copy(real_store_file.path, path)
+    with raw(path) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE name = 'format'", (b"other/9",))
+    with pytest.raises(StateError, match="unsupported state store format"):
+        EncryptedStore.open(path, real_store_file.secret)
