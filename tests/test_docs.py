@@ -17,3 +17,10 @@ def test_every_host_function_is_documented() -> None:
         if f"`{module}.{base}`" not in text or (name != base and f"`{name}`" not in text):
             missing.append(f"{module}.{name}")
     assert missing == []
+
+
+def test_every_rpc_error_code_is_documented() -> None:
+    from phat_runtime.worker.errors import ERROR_CODES
+
+    text = (DOCS / "rpc.md").read_text()
+    assert [code for code in ERROR_CODES if f"`{code}`" not in text] == []

@@ -20,9 +20,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"phat_runtime {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="deploy the example contracts in-process and call them")
+    demo = sub.add_parser("demo", help="start a worker, deploy the examples, query and transact over RPC")
     demo.add_argument("--examples", type=Path, default=DEFAULT_EXAMPLES,
                       help="folder with the built example contracts (default: %(default)s)")
+    demo.add_argument("--local", action="store_true",
+                      help="in-process only: no worker, no RPC (the LocalCluster API)")
+
+    from phat_runtime.cli import contracts, serve
+
+    serve.add_parser(sub)
+    contracts.add_parsers(sub)
 
     bench = sub.add_parser("bench", help="run the query benchmark (ours vs bare wasmtime)")
     bench.add_argument("--iterations", type=int, default=2000)
@@ -37,9 +44,21 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from phat_runtime.cli.demo import run_demo
+            if args.local:
+                from phat_runtime.cli.demo import run_demo
 
-            return run_demo(args.examples)
+                return run_demo(args.examples)
+            from phat_runtime.cli.demo_worker import run_worker_demo
+
+            return run_worker_demo(args.examples)
+        if args.command == "serve":
+            from phat_runtime.cli import serve
+
+            return serve.run(args)
+        if args.command in ("deploy", "query", "tx", "logs", "keys"):
+            from phat_runtime.cli import contracts
+
+            return contracts.run(args)
         if args.command == "bench":
             from phat_runtime.cli.bench import run_bench
 
@@ -51,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     except PhatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
     return 2
 
 

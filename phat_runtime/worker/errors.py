@@ -1,0 +1,46 @@
+"""Typed, documented RPC error codes. Each says what went wrong and what to do.
+
+``RpcError(code, message)`` carries an HTTP status; the server renders
+``{"error": {"code": ..., "message": ...}}``. The table is published in ``docs/rpc.md``.
+"""
+
+from __future__ import annotations
+
+from phat_runtime.errors import PhatError
+
+#: code → (HTTP status, what it means)
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "malformed_body": (400, "the body is not a JSON envelope {v, client_pk, nonce, ciphertext}"),
+    "bad_envelope": (400, "the ciphertext does not open with this worker's ECDH key"),
+    "bad_request": (400, "the decrypted request is not a valid SignedRequest"),
+    "wrong_worker": (400, "the request names another worker's identity key"),
+    "wrong_kind": (400, "a transaction sent to /v1/query or a query sent to /v1/tx"),
+    "bad_signature": (401, "the origin's signature does not verify"),
+    "expired": (400, "the deadline has passed, or lies too far in the future"),
+    "replayed_nonce": (409, "this (origin, nonce) was already used"),
+    "bad_args": (400, "the input does not decode against the contract's metadata (names the argument and type)"),
+    "unknown_contract": (404, "no contract at that address"),
+    "unknown_code": (404, "no code with that hash"),
+    "invalid_code": (422, "the uploaded wasm was refused (see message)"),
+    "duplicate_contract": (409, "a contract already lives at the derived address"),
+    "body_too_large": (413, "the request body exceeds the limit"),
+    "pool_full": (503, "too many queries in flight; retry with backoff"),
+    "not_found": (404, "no such resource"),
+    "forbidden": (403, "the signer may not read this resource"),
+    "unavailable": (503, "the worker is not ready (syncing or stopping)"),
+    "internal": (500, "a bug in the worker; the request changed nothing"),
+}
+
+
+class RpcError(PhatError):
+    """An error with a public code; safe to show to the client (never holds secrets)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        if code not in ERROR_CODES:
+            raise ValueError(f"unknown RPC error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.status = ERROR_CODES[code][0]
+
+    def to_json(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": str(self)}}

@@ -1,0 +1,86 @@
+"""Admission guards of the query service: replay protection and the bounded query pool.
+
+- :class:`NonceGuard`: each (origin, nonce) is accepted once while its deadline is in the
+  future; deadlines may lie at most :data:`MAX_DEADLINE_AHEAD_MS` ahead, so the memory it
+  needs is bounded by the request rate times that window.
+- :class:`QueryPool`: at most ``max_in_flight`` queries run (pink: cores + 2), at most
+  ``backlog`` wait (pink: 32); beyond that the request is refused at once with ``pool_full``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from phat_runtime.worker.errors import RpcError
+
+#: How far in the future a request's deadline may be.
+MAX_DEADLINE_AHEAD_MS = 10 * 60 * 1000
+#: pink's query backlog.
+DEFAULT_BACKLOG = 32
+
+
+def default_in_flight() -> int:
+    """pink: number of cores + 2."""
+    return (os.cpu_count() or 1) + 2
+
+
+class NonceGuard:
+    def __init__(self) -> None:
+        self._seen: set[tuple[bytes, bytes]] = set()
+        self._expiry: list[tuple[int, bytes, bytes]] = []
+        self._lock = threading.Lock()
+
+    def check_deadline(self, deadline_ms: int, now_ms: int) -> None:
+        if deadline_ms <= now_ms:
+            raise RpcError("expired", f"the request's deadline passed {now_ms - deadline_ms} ms ago; sign a new request")
+        if deadline_ms > now_ms + MAX_DEADLINE_AHEAD_MS:
+            raise RpcError(
+                "expired",
+                f"the deadline is more than {MAX_DEADLINE_AHEAD_MS // 1000} s ahead; use a nearer one",
+            )
+
+    def admit(self, origin: bytes, nonce: bytes, deadline_ms: int, now_ms: int) -> None:
+        """Accept (origin, nonce) once; raises ``expired`` or ``replayed_nonce``."""
+        self.check_deadline(deadline_ms, now_ms)
+        key = (origin, nonce)
+        with self._lock:
+            while self._expiry and self._expiry[0][0] <= now_ms:
+                _, o, n = heapq.heappop(self._expiry)
+                self._seen.discard((o, n))
+            if key in self._seen:
+                raise RpcError("replayed_nonce", "this nonce was already used by this origin; use a fresh random nonce")
+            self._seen.add(key)
+            heapq.heappush(self._expiry, (deadline_ms, origin, nonce))
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+class QueryPool:
+    def __init__(self, max_in_flight: int | None = None, backlog: int = DEFAULT_BACKLOG) -> None:
+        self.max_in_flight = max_in_flight or default_in_flight()
+        self.backlog = backlog
+        self._slots = threading.Semaphore(self.max_in_flight)
+        self._lock = threading.Lock()
+        self.admitted = 0  # running + waiting
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold a run slot; ``pool_full`` at once if running + waiting is at capacity."""
+        with self._lock:
+            if self.admitted >= self.max_in_flight + self.backlog:
+                raise RpcError(
+                    "pool_full",
+                    f"{self.max_in_flight} queries running and {self.backlog} waiting; retry shortly",
+                )
+            self.admitted += 1
+        try:
+            with self._slots:
+                yield
+        finally:
+            with self._lock:
+                self.admitted -= 1

@@ -1,0 +1,260 @@
+"""The worker: identity (TEE layer), encrypted state, the contract runtime, a transaction
+source, and the query service — wired together.
+
+Reads top to bottom like the two flows of ARCHITECTURE.md:
+
+- :meth:`Worker.query` — check the signed request (worker, kind, deadline, signature, nonce),
+  run the message in QUERY mode over the committed state, sign a receipt (``rpc/`` opens and
+  seals the encrypted envelopes around this with :meth:`Worker.session_key`);
+- :meth:`Worker.submit` — the same checks, then hand the request to the transaction source,
+  which orders it into a block (``worker/blocks.py``); the reply carries the block's receipt.
+
+The transaction source is pluggable: this module ships the standalone source (the worker
+orders transactions itself — one machine, development; *not decentralized*); the chain source
+of a later issue feeds the same :class:`~phat_runtime.worker.blocks.BlockPipeline`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from phat_runtime.codec.messages import Outcome, Receipt, RequestKind, SignedRequest
+from phat_runtime.crypto.envelope import shared_key
+from phat_runtime.crypto.kdf import contract_key, sr25519_pair_from_seed
+from phat_runtime.errors import (
+    ContractNotFound,
+    DecodeError,
+    PhatError,
+)
+from phat_runtime.pink.services import PinkServices
+from phat_runtime.runtime.cluster import Cluster
+from phat_runtime.runtime.execution import BlockContext
+from phat_runtime.state.kv import KVStore
+from phat_runtime.tee.backends import IDENTITY_FILE, PlatformConfig, make_platform
+from phat_runtime.tee.identity import WorkerIdentity, load_or_create_identity
+from phat_runtime.tee.platform import Platform
+from phat_runtime.types import AccountId, ExecutionMode
+from phat_runtime.wasm.engine import Engine, EngineConfig
+from phat_runtime.worker.blocks import BlockPipeline, StandaloneSource, outcome_of
+from phat_runtime.worker.errors import RpcError
+from phat_runtime.worker.guards import NonceGuard, QueryPool
+from phat_runtime.worker.rwlock import RWLock
+
+log = logging.getLogger(__name__)
+
+CLUSTER_KEY_FILE = "cluster.sealed"
+STATE_FILE = "state.sqlite"
+#: pink's default query wall clock.
+DEFAULT_QUERY_MS = 10_000
+
+
+@dataclass
+class WorkerConfig:
+    data_dir: Path
+    platform: str = "simulated"
+    cluster_id: bytes = bytes(32)
+    query_wall_clock_ms: int = DEFAULT_QUERY_MS
+    max_in_flight: int | None = None  # default: cores + 2 (pink)
+    backlog: int = 32
+    #: Outbound HTTP from contracts (``pink.egress`` policy); None: the product default.
+    egress: Any = None
+    #: Extra PinkServices settings (cache, logs, system contract); None: defaults.
+    services: PinkServices | None = None
+    #: Use this store instead of the encrypted SQLite file (tests).
+    store: KVStore | None = field(default=None, repr=False)
+
+
+class Worker:
+    """One worker process. Synchronous core; the RPC server calls it from threads."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.platform: Platform = make_platform(config.platform, PlatformConfig(config.data_dir))
+        self.identity: WorkerIdentity = load_or_create_identity(
+            self.platform, config.data_dir / IDENTITY_FILE
+        )
+        cluster_secret = self._load_or_create_cluster_secret()
+        self.store = config.store if config.store is not None else _open_store(
+            config.data_dir / STATE_FILE, cluster_secret
+        )
+        services = config.services or PinkServices()
+        services.cluster_secret = cluster_secret
+        services.worker_pubkey = self.identity.public_key
+        if config.egress is not None:
+            services.egress = config.egress
+        self._cluster_secret = cluster_secret
+        self.engine = Engine(EngineConfig(wall_clock_ms=config.query_wall_clock_ms,
+                                          cache_dir=config.data_dir / "module-cache"))
+        self.cluster = Cluster(self.store, cluster_id=config.cluster_id, engine=self.engine,
+                               services=services)
+        self.lock = RWLock()
+        self.nonces = NonceGuard()
+        self.pool = QueryPool(config.max_in_flight, config.backlog)
+        self.pipeline = BlockPipeline(self.cluster, self.lock)
+        self.source = StandaloneSource(self.pipeline)
+        self.quote = self.platform.quote(self.identity.report_data)
+        self.started_ms = _now_ms()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.source.start()
+
+    def stop(self) -> None:
+        self.source.stop()
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
+
+    def _load_or_create_cluster_secret(self) -> bytes:
+        """Standalone mode: the worker is its own cluster and generates the cluster key once,
+        sealed by the platform (a chain cluster receives it by attested handover instead)."""
+        path = self.config.data_dir / CLUSTER_KEY_FILE
+        if path.exists():
+            return self.platform.unseal(path.read_bytes())
+        _, secret = sr25519_pair_from_seed(os.urandom(32))
+        from phat_runtime.tee.sealing import write_private_file
+
+        write_private_file(path, self.platform.seal(secret), exclusive=True)
+        return secret
+
+    # --- info --------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        checkpoint = self.cluster.checkpoint()
+        return {
+            "mode": "standalone",
+            "decentralized": False,
+            "note": "standalone mode: this worker orders transactions itself; not decentralized",
+            "identity": "0x" + self.identity.public_key.hex(),
+            "ecdh": "0x" + self.identity.ecdh_public_key.hex(),
+            "platform": self.platform.name,
+            "quote": "0x" + self.quote.raw.hex(),
+            "cluster": "0x" + self.config.cluster_id.hex(),
+            "block": checkpoint.number if checkpoint else 0,
+            "state_root": "0x" + (checkpoint.state_root.hex() if checkpoint else bytes(32).hex()),
+            "runtime_version": [1, 2],
+        }
+
+    def contract_info(self, address: bytes) -> dict[str, Any]:
+        with self.lock.read():
+            info = self.cluster.records.contract(address)
+            if info is None:
+                raise RpcError("unknown_contract", f"no contract at 0x{address.hex()}")
+            metadata = self.pipeline.metadata(info.code_hash)
+        public, _ = contract_key(self._cluster_secret, address)
+        return {
+            "address": "0x" + address.hex(),
+            "code_hash": "0x" + info.code_hash.hex(),
+            "deployer": "0x" + info.deployer.hex(),
+            "public_key": "0x" + public.hex(),
+            "metadata": metadata,
+        }
+
+    # --- the two flows -------------------------------------------------------------------------
+    def check_request(self, request: SignedRequest) -> None:
+        """Checks every transport applies: addressed to this worker, signed by its origin."""
+        if request.worker != self.identity.public_key:
+            raise RpcError("wrong_worker", "the request is addressed to another worker's identity key")
+        if not request.signature_valid():
+            raise RpcError("bad_signature", "the signature does not verify for the origin key; sign signing_bytes()")
+
+    def query(self, request: SignedRequest) -> tuple[Outcome, Receipt]:
+        """Run a QUERY request over the committed state; the output with a signed receipt."""
+        self.check_request(request)
+        if request.kind is not RequestKind.QUERY:
+            raise RpcError("wrong_kind", "transactions go to /v1/tx")
+        self.nonces.admit(request.origin, request.nonce, request.deadline_ms, _now_ms())
+        with self.pool.slot(), self.lock.read():
+            self._check_args(request)
+            checkpoint = self.cluster.checkpoint()
+            number = checkpoint.number if checkpoint else 0
+            block = BlockContext(number, _now_ms())
+            try:
+                raw = self.cluster.call(
+                    AccountId(request.origin), request.contract, request.payload,
+                    value=request.value, mode=ExecutionMode.QUERY, block=block,
+                    gas_limit=request.gas_limit or None,
+                    wall_clock_ms=self.config.query_wall_clock_ms,
+                )
+            except ContractNotFound as exc:
+                raise RpcError("unknown_contract", str(exc)) from None
+            except PhatError as exc:
+                raise RpcError("bad_request", str(exc)) from None
+            info = self.cluster.records.contract(request.contract)
+            state_root = checkpoint.state_root if checkpoint else bytes(32)
+        outcome = outcome_of(raw, info.code_hash if info else None)
+        return outcome, self.receipt(request, outcome, number, state_root)
+
+    def _check_args(self, request: SignedRequest) -> None:
+        """If metadata was uploaded with the code, refuse input that does not decode — with
+        the argument and type that failed — instead of letting the contract trap on it."""
+        info = self.cluster.records.contract(request.contract)
+        if info is None:
+            raise RpcError("unknown_contract", f"no contract at 0x{request.contract.hex()}")
+        metadata = self.pipeline.contract_metadata(info.code_hash)
+        if metadata is None:
+            return
+        spec = metadata.by_selector(request.payload[:4])
+        if spec is None or spec.is_constructor:
+            labels = ", ".join(m.label for m in metadata.messages)
+            raise RpcError("bad_args", f"{metadata.name} has no message with selector 0x{request.payload[:4].hex()}; messages: {labels}")
+        try:
+            metadata.decode_args(spec, request.payload)
+        except DecodeError as exc:
+            raise RpcError("bad_args", str(exc)) from None
+
+    def submit(self, request: SignedRequest, timeout_s: float = 60.0) -> tuple[Outcome, Receipt]:
+        """Order a transaction into a block; returns once the block is committed."""
+        self.check_request(request)
+        if request.kind is RequestKind.QUERY:
+            raise RpcError("wrong_kind", "queries go to /v1/query")
+        self.nonces.check_deadline(request.deadline_ms, _now_ms())
+        included = self.source.submit(request, timeout_s)
+        return included.outcome, self.receipt(request, included.outcome, included.block, included.state_root)
+
+    def session_key(self, client_pk: bytes) -> bytes:
+        """The AEAD key shared with a client's ephemeral X25519 key (for ``rpc/`` envelopes)."""
+        return shared_key(self.identity.ecdh_private_bytes(), client_pk, client_pk,
+                          self.identity.ecdh_public_key)
+
+    def receipt(self, request: SignedRequest, outcome: Outcome, block: int, state_root: bytes) -> Receipt:
+        return Receipt(
+            worker=self.identity.public_key,
+            kind=request.kind,
+            contract=outcome.contract or bytes(32),
+            code_hash=outcome.code_hash or bytes(32),
+            request_hash=request.request_hash,
+            output_hash=outcome.output_hash,
+            block=block,
+            state_root=state_root,
+            time_ms=_now_ms(),
+        ).signed_by(_IdentitySigner(self.identity))
+
+
+class _IdentitySigner:
+    """Adapter: the worker identity as a ``crypto.signer.Signer``-like object."""
+
+    def __init__(self, identity: WorkerIdentity) -> None:
+        from phat_runtime.crypto.signer import Scheme
+
+        self.scheme = Scheme.SR25519
+        self.public_key = identity.public_key
+        self._identity = identity
+
+    def sign(self, message: bytes) -> bytes:
+        return self._identity.sign(message)
+
+
+def _open_store(path: Path, cluster_secret: bytes) -> KVStore:
+    from phat_runtime.state.store import EncryptedStore
+
+    return EncryptedStore.open(path, cluster_secret)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
