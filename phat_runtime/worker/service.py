@@ -31,6 +31,8 @@ from phat_runtime.errors import (
     DecodeError,
     PhatError,
 )
+from phat_runtime.pink.cache import LocalCache
+from phat_runtime.pink.logs import LogStore
 from phat_runtime.pink.services import PinkServices
 from phat_runtime.runtime.cluster import Cluster
 from phat_runtime.runtime.execution import BlockContext
@@ -84,6 +86,10 @@ class Worker:
             config.data_dir / STATE_FILE, cluster_secret
         )
         services = config.services or PinkServices()
+        if services.cache is None:
+            services.cache = LocalCache()
+        if services.logs is None:
+            services.logs = LogStore()
         services.cluster_secret = cluster_secret
         services.worker_pubkey = self.identity.public_key
         if config.egress is not None:
