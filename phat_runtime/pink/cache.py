@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from phat_runtime.codec.scale import Reader
-from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv
-from phat_runtime.pink.misc import OK, Handler, decode, encode_option_bytes
+from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv, decode
+from phat_runtime.pink.misc import OK, Handler, encode_option_bytes
 from phat_runtime.pink.types import PINK_EVENT_TOPIC, CacheOpKind, cache_op_event
 from phat_runtime.types import ExecutionMode
 

@@ -11,8 +11,9 @@ by which registry the cluster plugs in for the execution mode, not by ``if`` in 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from phat_runtime.codec.scale import Reader, ScaleError
 from phat_runtime.errors import ChainExtensionError
 from phat_runtime.types import AccountId, ExecutionMode
 
@@ -56,6 +57,19 @@ class ExtensionEnv(Protocol):
 
 
 Handler = Callable[[ExtensionEnv, bytes], tuple[int, bytes]]
+T = TypeVar("T")
+
+
+def decode(data: bytes, signature: str, read: Callable[[Reader], T]) -> T:
+    """Decode a function's whole argument tuple (pallet-contracts ``read_as_unbounded`` =
+    ``decode_all``): bad or trailing bytes fail the call with ``DecodingFailed``."""
+    reader = Reader(data)
+    try:
+        value = read(reader)
+        reader.end()
+    except ScaleError as exc:
+        raise ChainExtensionError(f"DecodingFailed: arguments of {signature}: {exc}", kind="DecodingFailed") from None
+    return value
 
 
 class ChainExtensionRegistry:

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import TypeVar
 
-from phat_runtime.codec.scale import Reader, ScaleError, Writer
+from phat_runtime.codec.scale import Writer
 from phat_runtime.errors import ChainExtensionError, InternalError
 from phat_runtime.pink.egress import Egress, EgressError, check_request, pink_name
-from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv
+from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv, decode
 from phat_runtime.pink.types import HttpRequest, HttpRequestError, HttpResponse
 from phat_runtime.types import ExecutionMode
 
@@ -61,7 +60,7 @@ def http_request(env: ExtensionEnv, input_data: bytes) -> tuple[int, bytes]:
 
     Availability: query only
     """
-    request = _decode(input_data, "http_request(HttpRequest)", HttpRequest.read)
+    request = decode(input_data, "http_request(HttpRequest)", HttpRequest.read)
     if request.url.startswith("sidevm://"):
         return 0, _sidevm(request).encode()
     try:
@@ -80,7 +79,7 @@ def batch_http_request(env: ExtensionEnv, input_data: bytes) -> tuple[int, bytes
 
     Availability: query only
     """
-    requests, timeout_ms = _decode(
+    requests, timeout_ms = decode(
         input_data, "batch_http_request(Vec<HttpRequest>, u64)", lambda r: (r.vec(HttpRequest.read), r.u64())
     )
     if len(requests) > MAX_BATCH_REQUESTS:
@@ -168,7 +167,7 @@ def http_request_in_transaction(env: ExtensionEnv, input_data: bytes) -> tuple[i
 
     Availability: query only (this is the transaction / estimate stand-in)
     """
-    _decode(input_data, "http_request(HttpRequest)", HttpRequest.read)
+    decode(input_data, "http_request(HttpRequest)", HttpRequest.read)
     return 0, IN_TRANSACTION.encode()
 
 
@@ -177,19 +176,8 @@ def batch_http_request_in_transaction(env: ExtensionEnv, input_data: bytes) -> t
 
     Availability: query only (this is the transaction / estimate stand-in)
     """
-    _decode(input_data, "batch_http_request(Vec<HttpRequest>, u64)", lambda r: (r.vec(HttpRequest.read), r.u64()))
+    decode(input_data, "batch_http_request(Vec<HttpRequest>, u64)", lambda r: (r.vec(HttpRequest.read), r.u64()))
     return HttpRequestError.NOT_ALLOWED.status, b""
-
-
-def _decode(data: bytes, signature: str, read: Callable[[Reader], T]) -> T:
-    # pallet-contracts read_as_unbounded = decode_all: bad or trailing bytes fail the call.
-    reader = Reader(data)
-    try:
-        value = read(reader)
-        reader.end()
-    except ScaleError as exc:
-        raise ChainExtensionError(f"DecodingFailed: arguments of {signature}: {exc}", kind="DecodingFailed") from None
-    return value
 
 
 def register(registry: ChainExtensionRegistry, mode: ExecutionMode) -> None:

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv
-from phat_runtime.pink.misc import OK, decode
+from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv, decode
+from phat_runtime.pink.misc import OK
 from phat_runtime.types import ExecutionMode
 
 LOG = 10

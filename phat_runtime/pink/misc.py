@@ -19,9 +19,9 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
-from phat_runtime.codec.scale import Reader, ScaleError, Writer
+from phat_runtime.codec.scale import Reader, Writer
 from phat_runtime.errors import ChainExtensionError
-from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv
+from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv, decode
 from phat_runtime.types import ExecutionMode
 
 T = TypeVar("T")
@@ -39,17 +39,6 @@ CURRENT_EVENT_CHAIN_HEAD, JS_EVAL, WORKER_SGX_QUOTE = 23, 24, 25
 
 
 # --- shared argument / result helpers ----------------------------------------------------------
-
-
-def decode(data: bytes, signature: str, read: Callable[[Reader], T]) -> T:
-    """Decode a function's whole argument tuple; any SCALE error fails the call."""
-    reader = Reader(data)
-    try:
-        value = read(reader)
-        reader.end()
-    except ScaleError as exc:
-        raise ChainExtensionError(f"DecodingFailed: arguments of {signature}: {exc}", kind="DecodingFailed") from None
-    return value
 
 
 def encode_bytes(value: bytes) -> bytes:

@@ -31,8 +31,8 @@ from phat_runtime.crypto.hashing import blake2_256
 from phat_runtime.crypto.kdf import derive_contract_sr25519
 from phat_runtime.crypto.signatures import ecdsa_recover_compressed
 from phat_runtime.errors import ChainExtensionError
-from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv
-from phat_runtime.pink.misc import OK, decode, encode_bool, encode_bytes
+from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv, decode
+from phat_runtime.pink.misc import OK, encode_bool, encode_bytes
 from phat_runtime.pink.types import SigType
 from phat_runtime.types import ExecutionMode
 
