@@ -125,3 +125,35 @@ def test_float_contract_query_works_transaction_refused(cluster: Cluster) -> Non
     assert int.from_bytes(query.data, "little") == 6
     with pytest.raises(FloatInstructions):
         cluster.call(ALICE, address, b"", mode=ExecutionMode.TRANSACTION, block=BLOCK)
+
+
+CALLER = wasmtime.wat2wasm(r"""
+(module
+  (import "seal0" "seal_return" (func $ret (param i32 i32 i32)))
+  (import "seal0" "input" (func $input (param i32 i32)))
+  (import "seal1" "call" (func $call (param i32 i32 i64 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "memory" (memory 1 1))
+  (func (export "deploy"))
+  (func (export "call")
+    (i32.store (i32.const 200) (i32.const 32))
+    (call $input (i32.const 0) (i32.const 200))
+    ;; callee at 0, value (16 zero bytes) at 64, no input, output skipped (u32::MAX)
+    (i32.store (i32.const 100)
+      (call $call (i32.const 0) (i32.const 0) (i64.const 0) (i32.const 64)
+                  (i32.const 0) (i32.const 0) (i32.const -1) (i32.const 0)))
+    (call $ret (i32.const 0) (i32.const 100) (i32.const 4))))
+""")
+
+
+def test_float_callee_is_a_trapped_callee_in_transactions(cluster: Cluster) -> None:
+    from phat_runtime.runtime.records import ContractInfo
+
+    float_code = cluster.upload_code(FLOATS, ALICE)
+    float_contract = AccountId(b"\x43" * 32)
+    cluster.records.put_contract(float_contract, ContractInfo(float_code, ALICE, b"u" * 32))  # type: ignore[arg-type]
+    caller = cluster.instantiate(ALICE, cluster.upload_code(CALLER, ALICE), b"", block=BLOCK).contract
+    assert caller is not None
+    tx = cluster.call(ALICE, caller, float_contract, mode=ExecutionMode.TRANSACTION, block=BLOCK)
+    assert tx.success and int.from_bytes(tx.data, "little") == 1  # CalleeTrapped, caller goes on
+    query = cluster.call(ALICE, caller, float_contract, mode=ExecutionMode.QUERY, block=BLOCK)
+    assert query.success and int.from_bytes(query.data, "little") == 0

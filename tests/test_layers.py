@@ -85,6 +85,7 @@ def test_client_side_modules_do_not_pull_wasmtime() -> None:
     import subprocess
     import sys
 
-    code = "import phat_runtime, phat_runtime.errors, phat_runtime.types, sys; print('wasmtime' in sys.modules)"
+    code = ("import phat_runtime, phat_runtime.errors, phat_runtime.types, phat_runtime.rpc.client, sys; "
+            "print('wasmtime' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -16,6 +16,7 @@ from phat_runtime.crypto.hashing import blake2_256
 from phat_runtime.errors import (
     CallDepthExceeded,
     ExecutionError,
+    FloatInstructions,
     HostFunctionError,
     ReentranceDenied,
     WallClockTimeout,
@@ -294,9 +295,10 @@ def _nested(
         return CallOutcome(ReturnCode.TRANSFER_FAILED)
     except WallClockTimeout:
         raise  # the whole execution is out of time, not just the callee
-    except ExecutionError:
+    except (ExecutionError, FloatInstructions):
         # Anything that failed inside the callee — its own denied re-entry or too-deep call
-        # included — is the callee's failure (pallet: ErrorOrigin::Callee).
+        # included, or float code it cannot run in this mode — is the callee's failure
+        # (pallet: ErrorOrigin::Callee).
         return CallOutcome(ReturnCode.CALLEE_TRAPPED)
     if ret.reverted:
         return CallOutcome(ReturnCode.CALLEE_REVERTED, ret.data)
