@@ -39,7 +39,7 @@ from phat_runtime.runtime.execution import BlockContext
 from phat_runtime.state.kv import KVStore
 from phat_runtime.tee.backends import IDENTITY_FILE, PlatformConfig, make_platform
 from phat_runtime.tee.identity import WorkerIdentity, load_or_create_identity
-from phat_runtime.tee.platform import Platform
+from phat_runtime.tee.platform import KIND_SIMULATED, Platform
 from phat_runtime.types import AccountId, ExecutionMode
 from phat_runtime.wasm.engine import Engine, EngineConfig
 from phat_runtime.worker.blocks import BlockPipeline, StandaloneSource, outcome_of
@@ -59,6 +59,8 @@ DEFAULT_QUERY_MS = 10_000
 class WorkerConfig:
     data_dir: Path
     platform: str = "simulated"
+    #: Device paths and key files of the platform backends (None: the real system paths).
+    platform_config: PlatformConfig | None = None
     cluster_id: bytes = bytes(32)
     query_wall_clock_ms: int = DEFAULT_QUERY_MS
     max_in_flight: int | None = None  # default: cores + 2 (pink)
@@ -77,7 +79,9 @@ class Worker:
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.platform: Platform = make_platform(config.platform, PlatformConfig(config.data_dir))
+        self.platform: Platform = make_platform(
+            config.platform, config.platform_config or PlatformConfig(config.data_dir)
+        )
         self.identity: WorkerIdentity = load_or_create_identity(
             self.platform, config.data_dir / IDENTITY_FILE
         )
@@ -105,6 +109,11 @@ class Worker:
         self.pipeline = BlockPipeline(self.cluster, self.lock)
         self.source = StandaloneSource(self.pipeline)
         self.quote = self.platform.quote(self.identity.report_data)
+        # pink's worker_sgx_quote: a DCAP quote from real hardware; a simulated quote proves
+        # nothing, so contracts see None rather than something that looks like attestation.
+        if services.quote_provider is None and self.quote.kind != KIND_SIMULATED:
+            raw = self.quote.raw
+            services.quote_provider = lambda: raw
         self.started_ms = _now_ms()
 
     # --- lifecycle ---------------------------------------------------------------------------
