@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +85,3 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def fail(message: str) -> int:
-    console.print(f"[red]error:[/] {message}")
-    return 1
-
-
-def stdout_is_tty() -> bool:
-    return sys.stdout.isatty()

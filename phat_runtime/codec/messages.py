@@ -27,7 +27,6 @@ RECEIPT_DOMAIN = b"phat_runtime/receipt/v1"
 #: Associated data of the encrypted bodies, per direction.
 AAD_REQUEST = b"phat_runtime/rpc-request/v1"
 AAD_RESPONSE = b"phat_runtime/rpc-response/v1"
-ZERO32 = bytes(32)
 
 
 class SignsBytes(Protocol):

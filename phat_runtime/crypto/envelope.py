@@ -25,10 +25,6 @@ class EnvelopeError(ValueError):
     """Ciphertext that does not open: wrong key, tampered bytes, or wrong direction."""
 
 
-def x25519_public(private_key: bytes) -> bytes:
-    return X25519PrivateKey.from_private_bytes(private_key).public_key().public_bytes_raw()
-
-
 def new_x25519() -> tuple[bytes, bytes]:
     """(private, public) ephemeral key pair."""
     key = X25519PrivateKey.generate()

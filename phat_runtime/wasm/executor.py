@@ -103,7 +103,7 @@ def _trap_error(trap: wasmtime.Trap) -> ExecutionError:
 
 
 class Session:
-    """One top-level execution: gas budget, deadline, call depth."""
+    """One top-level execution: gas budget and wall-clock deadline."""
 
     def __init__(self, engine: Engine, gas_limit: int, wall_clock_ms: int | None = None) -> None:
         self.engine = engine
@@ -111,7 +111,6 @@ class Session:
         self.fuel_left = gas_limit // GAS_PER_FUEL
         budget = wall_clock_ms if wall_clock_ms is not None else engine.config.wall_clock_ms
         self.deadline_epoch = engine.epoch + engine.deadline_ticks(budget)
-        self.depth = 0
         self._stores: list[wasmtime.Store] = []  # the running frames' stores, innermost last
 
     @property
@@ -141,7 +140,6 @@ class Session:
         fuel = available if gas_limit == 0 else min(available, gas_limit // GAS_PER_FUEL)
         store = self.engine.new_store(fuel, ticks_left)
         frame = Frame(self, store, host, input_data)
-        self.depth += 1
         self._stores.append(store)
         try:
             func = self._instantiate(compiled, store, frame, entry)
@@ -150,7 +148,6 @@ class Session:
         except BaseException as exc:
             return self._outcome(frame, exc)
         finally:
-            self.depth -= 1
             self._stores.pop()
             used = fuel - store.get_fuel()
             if parent is None:

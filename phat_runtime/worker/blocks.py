@@ -88,13 +88,12 @@ class BlockPipeline:
         checkpoint = cluster.checkpoint()
         self.last_hash = checkpoint.block_hash if checkpoint else bytes(32)
         self._metadata: dict[bytes, ContractMetadata | None] = {}
+        self._plain_height = 0  # stores without checkpoints (MemoryBackend) count here
 
     @property
     def height(self) -> int:
         checkpoint = self.cluster.checkpoint()
         return checkpoint.number if checkpoint else self._plain_height
-
-    _plain_height = 0  # for stores without checkpoints (MemoryBackend)
 
     def metadata(self, code_hash: bytes) -> Any:
         """The metadata JSON uploaded with ``code_hash``, if any."""

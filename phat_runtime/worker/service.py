@@ -114,7 +114,6 @@ class Worker:
         if services.quote_provider is None and self.quote.kind != KIND_SIMULATED:
             raw = self.quote.raw
             services.quote_provider = lambda: raw
-        self.started_ms = _now_ms()
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -248,21 +247,7 @@ class Worker:
             block=block,
             state_root=state_root,
             time_ms=_now_ms(),
-        ).signed_by(_IdentitySigner(self.identity))
-
-
-class _IdentitySigner:
-    """Adapter: the worker identity as a ``crypto.signer.Signer``-like object."""
-
-    def __init__(self, identity: WorkerIdentity) -> None:
-        from phat_runtime.crypto.signer import Scheme
-
-        self.scheme = Scheme.SR25519
-        self.public_key = identity.public_key
-        self._identity = identity
-
-    def sign(self, message: bytes) -> bytes:
-        return self._identity.sign(message)
+        ).signed_by(self.identity)
 
 
 def _open_store(path: Path, cluster_secret: bytes) -> KVStore:
