@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from phat_runtime.codec.scale import Reader, Writer  # noqa: E402
 from phat_runtime.pink.egress import EgressPolicy, HttpxEgress  # noqa: E402
 from phat_runtime.pink.services import PinkServices  # noqa: E402
-from phat_runtime.pink.types import HttpRequest, HttpResponse  # noqa: E402
+from phat_runtime.pink.structs import HttpRequest, HttpResponse  # noqa: E402
 from phat_runtime.runtime.cluster import Cluster  # noqa: E402
 from phat_runtime.testing.harness import ALICE, GENESIS_BLOCK, WatHarness, wat  # noqa: E402
 from phat_runtime.types import ExecutionMode  # noqa: E402

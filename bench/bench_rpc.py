@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from phat_runtime.crypto.signer import Signer  # noqa: E402
 from phat_runtime.rpc.client import WorkerClient, development_policy  # noqa: E402
-from phat_runtime.rpc.serve import ServerThread  # noqa: E402
+from phat_runtime.rpc.hosting import ServerThread  # noqa: E402
 from phat_runtime.worker.service import Worker, WorkerConfig  # noqa: E402
 
 FLIPPER = ROOT / "contracts_examples" / "flipper" / "flipper.contract"

@@ -20,7 +20,7 @@ def test_every_host_function_is_documented() -> None:
 
 
 def test_every_rpc_error_code_is_documented() -> None:
-    from phat_runtime.worker.errors import ERROR_CODES
+    from phat_runtime.worker.error_codes import ERROR_CODES
 
     text = (DOCS / "rpc.md").read_text()
     assert [code for code in ERROR_CODES if f"`{code}`" not in text] == []

@@ -11,7 +11,7 @@ import pytest
 import wasmtime
 
 from phat_runtime.crypto.hashing import blake2_256
-from phat_runtime.wasm import cache as cache_module
+from phat_runtime.wasm import modules as cache_module
 from phat_runtime.wasm.engine import Engine, EngineConfig
 
 WAT = """(module (import "seal0" "seal_return" (func $r (param i32 i32 i32)))

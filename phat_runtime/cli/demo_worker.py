@@ -40,7 +40,7 @@ class _PriceHandler(BaseHTTPRequestHandler):
 def run_worker_demo(examples: Path) -> int:
     from phat_runtime.cli.serve import _egress
     from phat_runtime.rpc.client import WorkerClient, development_policy
-    from phat_runtime.rpc.serve import ServerThread
+    from phat_runtime.rpc.hosting import ServerThread
     from phat_runtime.worker.service import Worker, WorkerConfig
 
     console = Console(width=max(Console().width, 130))

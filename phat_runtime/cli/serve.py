@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from phat_runtime.rpc.serve import serve
+    from phat_runtime.rpc.hosting import serve
     from phat_runtime.worker.service import Worker, WorkerConfig
 
     if not 5_000 <= args.query_timeout_ms <= 600_000:

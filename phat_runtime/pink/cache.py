@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from phat_runtime.codec.scale import Reader
 from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv, decode
 from phat_runtime.pink.misc import OK, Handler, encode_option_bytes
-from phat_runtime.pink.types import PINK_EVENT_TOPIC, CacheOpKind, cache_op_event
+from phat_runtime.pink.structs import PINK_EVENT_TOPIC, CacheOpKind, cache_op_event
 from phat_runtime.types import ExecutionMode
 
 CACHE_SET, CACHE_SET_EXPIRATION, CACHE_GET, CACHE_REMOVE = 6, 7, 8, 9

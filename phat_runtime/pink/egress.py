@@ -52,7 +52,7 @@ import httpcore
 import httpx
 
 from phat_runtime.errors import ConfigError, PhatError
-from phat_runtime.pink.types import Headers, HttpRequest, HttpRequestError, HttpResponse
+from phat_runtime.pink.structs import Headers, HttpRequest, HttpRequestError, HttpResponse
 
 #: pink: ``MAX_BODY_SIZE = 2 MiB``; a response body may be exactly this long.
 MAX_BODY_SIZE = 2 * 1024 * 1024

@@ -1,7 +1,7 @@
 """The PinkEvent side channel (HOST-ABI §2.6): decoding, policy, and acting on the events.
 
 Contracts talk to the runtime by emitting SCALE ``PinkEvent`` values as events whose single
-topic is :data:`~phat_runtime.pink.types.PINK_EVENT_TOPIC`. The runtime takes them out of the
+topic is :data:`~phat_runtime.pink.structs.PINK_EVENT_TOPIC`. The runtime takes them out of the
 ordinary event stream (:func:`split_pink_events`), decodes them (:func:`decode_pink_event`), judges them
 (:func:`judge_pink_events`) and acts once the execution's state is final (:func:`apply_pink_events`):
 
@@ -28,7 +28,7 @@ from typing import Protocol, TypeVar
 
 from phat_runtime.codec.scale import Reader, ScaleError, Writer
 from phat_runtime.pink.cache import LocalCache, apply_cache_op
-from phat_runtime.pink.types import PINK_EVENT_TOPIC, CacheOpKind, PinkEventKind
+from phat_runtime.pink.structs import PINK_EVENT_TOPIC, CacheOpKind, PinkEventKind
 from phat_runtime.types import AccountId, ExecutionMode
 
 _ACCOUNT = 32

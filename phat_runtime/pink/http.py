@@ -30,7 +30,7 @@ from phat_runtime.codec.scale import Writer
 from phat_runtime.errors import ChainExtensionError, InternalError
 from phat_runtime.pink.egress import Egress, EgressError, check_request, pink_name
 from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv, decode
-from phat_runtime.pink.types import HttpRequest, HttpRequestError, HttpResponse
+from phat_runtime.pink.structs import HttpRequest, HttpRequestError, HttpResponse
 from phat_runtime.types import ExecutionMode
 
 T = TypeVar("T")

@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from phat_runtime.codec.scale import Reader
-from phat_runtime.pink.types import JsCode, JsValue, JsValueTag
+from phat_runtime.pink.structs import JsCode, JsValue, JsValueTag
 
 try:  # optional: a worker without it answers every js_eval with an Exception
     import quickjs as _quickjs

@@ -33,7 +33,7 @@ from phat_runtime.crypto.signatures import ecdsa_recover_compressed
 from phat_runtime.errors import ChainExtensionError
 from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv, decode
 from phat_runtime.pink.misc import OK, encode_bool, encode_bytes
-from phat_runtime.pink.types import SigType
+from phat_runtime.pink.structs import SigType
 from phat_runtime.types import ExecutionMode
 
 SIGN, VERIFY, DERIVE_SR25519_KEY, GET_PUBLIC_KEY = 2, 3, 4, 5

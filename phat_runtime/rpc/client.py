@@ -30,10 +30,10 @@ import httpx
 
 from phat_runtime.codec.messages import Outcome, Receipt, RequestKind, SignedRequest
 from phat_runtime.codec.metadata import ContractMetadata, DecodedEvent
-from phat_runtime.crypto.envelope import EnvelopeError, new_x25519, shared_key
+from phat_runtime.crypto.e2e import EnvelopeError, new_x25519, shared_key
 from phat_runtime.crypto.signer import Signer
 from phat_runtime.errors import PhatError
-from phat_runtime.rpc.envelope import BodyError, RequestEnvelope, open_response
+from phat_runtime.rpc.bodies import BodyError, RequestEnvelope, open_response
 from phat_runtime.tee.policy import Policy
 from phat_runtime.tee.verdict import Verdict
 from phat_runtime.tee.verify import verify_worker_quote

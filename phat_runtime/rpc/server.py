@@ -4,7 +4,7 @@ a docs page at ``/docs``.
 Endpoints (``docs/rpc.md``): ``GET /v1/info``, ``POST /v1/query``, ``POST /v1/tx``,
 ``GET /v1/contracts/{address}``, ``GET /v1/contracts/{address}/logs``, ``GET /health``,
 ``GET /metrics``. Query and transaction bodies are end-to-end encrypted envelopes; errors are
-``{"error": {"code", "message"}}`` with the codes of ``worker/errors.py``. The worker core is
+``{"error": {"code", "message"}}`` with the codes of ``worker/error_codes.py``. The worker core is
 synchronous: requests run in threads, queries under the worker's bounded pool.
 """
 
@@ -23,11 +23,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from pydantic import BaseModel, Field
 
 from phat_runtime.codec.messages import SignedRequest
-from phat_runtime.crypto.envelope import EnvelopeError
+from phat_runtime.crypto.e2e import EnvelopeError
 from phat_runtime.crypto.signer import Scheme, verify
 from phat_runtime.errors import DecodeError
-from phat_runtime.rpc.envelope import BodyError, RequestEnvelope, seal_response
-from phat_runtime.worker.errors import ERROR_CODES, RpcError
+from phat_runtime.rpc.bodies import BodyError, RequestEnvelope, seal_response
+from phat_runtime.worker.error_codes import ERROR_CODES, RpcError
 from phat_runtime.worker.service import Worker
 
 log = logging.getLogger(__name__)

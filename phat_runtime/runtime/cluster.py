@@ -41,13 +41,13 @@ from phat_runtime.runtime.records import (
     contract_address,
     trie_id_for,
 )
-from phat_runtime.state.blocks import BlockStore, Checkpoint
+from phat_runtime.state.checkpoint import BlockStore, Checkpoint
 from phat_runtime.state.kv import KVStore, Overlay
 from phat_runtime.types import AccountId, CodeHash, ExecutionMode
 from phat_runtime.types import code_hash as as_code_hash
-from phat_runtime.wasm.cache import CompiledModule
 from phat_runtime.wasm.engine import DEFAULT_QUERY_GAS, DEFAULT_TX_GAS, Engine
 from phat_runtime.wasm.executor import Session
+from phat_runtime.wasm.modules import CompiledModule
 from phat_runtime.wasm.validate import validate_module
 
 
@@ -107,7 +107,7 @@ class Cluster:
     def records(self) -> Records:
         return Records(self.state)
 
-    # --- blocks (state/blocks.py) ---------------------------------------------------------------
+    # --- blocks (state/checkpoint.py) ---------------------------------------------------------------
     def checkpoint(self) -> Checkpoint | None:
         """The last block the state store committed (None: nothing yet, or a plain store)."""
         return self._blocks.checkpoint if self._blocks is not None else None

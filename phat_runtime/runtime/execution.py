@@ -26,10 +26,10 @@ from phat_runtime.pink.services import PinkServices
 from phat_runtime.runtime.records import ContractInfo, Records, contract_address, trie_id_for
 from phat_runtime.state.kv import Overlay
 from phat_runtime.types import AccountId, CallFlags, CodeHash, ExecutionMode, ReturnCode
-from phat_runtime.wasm.cache import CompiledModule
 from phat_runtime.wasm.engine import EPOCH_TICK_MS
 from phat_runtime.wasm.executor import Session
 from phat_runtime.wasm.host import CallOutcome, ExecReturn
+from phat_runtime.wasm.modules import CompiledModule
 
 #: pink: ``CallStack = [Frame; 5]``: the frames *below* the first one, so up to 6 frames run at
 #: once (pallet-contracts: "the allowed depth is ``CallStack::size() + 1``").

@@ -8,7 +8,7 @@
   rotation (``rotation.py``) and encrypted snapshots (``snapshot.py``). See ``docs/state.md``.
 """
 
-from phat_runtime.state.blocks import BlockStore, Checkpoint
+from phat_runtime.state.checkpoint import BlockStore, Checkpoint
 from phat_runtime.state.kv import KVStore, MemoryBackend, Overlay
 from phat_runtime.state.root import EMPTY_ROOT, LtHash, state_root
 from phat_runtime.state.store import EncryptedStore

@@ -17,9 +17,9 @@ from pathlib import Path
 import msgpack
 
 from phat_runtime.errors import StateCorrupted, StateError, WrongStateKey
-from phat_runtime.state.blocks import Checkpoint
+from phat_runtime.state.checkpoint import Checkpoint
 from phat_runtime.state.root import VECTOR_BYTES, LtHash
-from phat_runtime.state.sealing import MAX_EPOCH, NONCE_LEN, StateKeys, open_blob
+from phat_runtime.state.rows import MAX_EPOCH, NONCE_LEN, StateKeys, open_blob
 from phat_runtime.state.sqlite import FORMAT, Database
 
 _KEY_CHECK = b"phat_runtime state key check v1"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from phat_runtime.state.sealing import BATCH_ID_LEN, NONCE_LEN, Row, StateKeys
+from phat_runtime.state.rows import BATCH_ID_LEN, NONCE_LEN, Row, StateKeys
 from phat_runtime.state.sqlite import Database
 
 

@@ -29,9 +29,9 @@ import msgpack
 
 from phat_runtime.errors import StateCorrupted, StateError, WrongStateKey
 from phat_runtime.state import meta
-from phat_runtime.state.blocks import Checkpoint
+from phat_runtime.state.checkpoint import Checkpoint
 from phat_runtime.state.root import LtHash
-from phat_runtime.state.sealing import BATCH_ID_LEN, NONCE_LEN, TAG_LEN, StateKeys, open_blob
+from phat_runtime.state.rows import BATCH_ID_LEN, NONCE_LEN, TAG_LEN, StateKeys, open_blob
 from phat_runtime.state.sqlite import Database
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from phat_runtime.errors import StateError
-from phat_runtime.state.sealing import Row
+from phat_runtime.state.rows import Row
 
 FORMAT = b"phat-state/1"
 SYNC_MODES = ("FULL", "NORMAL")

@@ -1,4 +1,4 @@
-"""The encrypted persistent store: a :class:`~phat_runtime.state.blocks.BlockStore` over SQLite.
+"""The encrypted persistent store: a :class:`~phat_runtime.state.checkpoint.BlockStore` over SQLite.
 
 Shape from py-evm's db layer: the runtime sees one mapping (``get`` / ``set`` / ``delete`` /
 ``iter_prefix``); writes are buffered — reads see them at once — until
@@ -7,7 +7,7 @@ state root in *one* SQLite transaction. A crash therefore loses nothing committe
 nothing twice: after a restart ``checkpoint.number`` is the last block whose every write is on
 disk, and ``commit_block`` refuses a number that is not after it.
 
-Rows are sealed by :mod:`~phat_runtime.state.sealing`; the state root is the LtHash of
+Rows are sealed by :mod:`~phat_runtime.state.rows`; the state root is the LtHash of
 :mod:`~phat_runtime.state.root`, updated from each block's changes (the old value of every
 changed key is read back and authenticated, so a tampered row aborts the block). Key rotation
 (:meth:`EncryptedStore.rotate`, :meth:`EncryptedStore.reencrypt`) and snapshots live in
@@ -27,9 +27,9 @@ from types import TracebackType
 
 from phat_runtime.errors import ConfigError, StateError
 from phat_runtime.state import meta
-from phat_runtime.state.blocks import Checkpoint
+from phat_runtime.state.checkpoint import Checkpoint
 from phat_runtime.state.root import LtHash
-from phat_runtime.state.sealing import (
+from phat_runtime.state.rows import (
     BATCH_ID_LEN,
     MAX_EPOCH,
     NONCE_LEN,

@@ -87,7 +87,7 @@ class Engine:
         # Per-engine cache for the executor (wasmtime FuncTypes are engine-bound).
         self.bindings: dict[Any, Any] = {}
         # Imported lazily to keep module import order simple.
-        from phat_runtime.wasm.cache import ModuleCache
+        from phat_runtime.wasm.modules import ModuleCache
 
         self.modules = ModuleCache(self, self.config.cache_dir, self.config.memory_cache_entries)
 

@@ -28,10 +28,10 @@ from phat_runtime.errors import (
 )
 from phat_runtime.wasm import seal0, seal1, seal2  # noqa: F401  (registers the shims)
 from phat_runtime.wasm.abi import HOST_FUNCTIONS, MAX_MEMORY_PAGES
-from phat_runtime.wasm.cache import CompiledModule
 from phat_runtime.wasm.engine import GAS_PER_FUEL, Engine
 from phat_runtime.wasm.frame import SHIMS, ContractReturned, ContractTerminated, Frame
 from phat_runtime.wasm.host import ExecReturn, Host
+from phat_runtime.wasm.modules import CompiledModule
 
 ENTRY_POINTS = ("deploy", "call")
 

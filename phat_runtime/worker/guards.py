@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from phat_runtime.worker.errors import RpcError
+from phat_runtime.worker.error_codes import RpcError
 
 #: How far in the future a request's deadline may be.
 MAX_DEADLINE_AHEAD_MS = 10 * 60 * 1000

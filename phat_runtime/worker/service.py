@@ -7,11 +7,11 @@ Reads top to bottom like the two flows of ARCHITECTURE.md:
   run the message in QUERY mode over the committed state, sign a receipt (``rpc/`` opens and
   seals the encrypted envelopes around this with :meth:`Worker.session_key`);
 - :meth:`Worker.submit` — the same checks, then hand the request to the transaction source,
-  which orders it into a block (``worker/blocks.py``); the reply carries the block's receipt.
+  which orders it into a block (``worker/pipeline.py``); the reply carries the block's receipt.
 
 The transaction source is pluggable: this module ships the standalone source (the worker
 orders transactions itself — one machine, development; *not decentralized*); the chain source
-of a later issue feeds the same :class:`~phat_runtime.worker.blocks.BlockPipeline`.
+of a later issue feeds the same :class:`~phat_runtime.worker.pipeline.BlockPipeline`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from phat_runtime.codec.messages import Outcome, Receipt, RequestKind, SignedRequest
-from phat_runtime.crypto.envelope import shared_key
+from phat_runtime.crypto.e2e import shared_key
 from phat_runtime.crypto.kdf import contract_key, sr25519_pair_from_seed
 from phat_runtime.errors import (
     ContractNotFound,
@@ -42,9 +42,9 @@ from phat_runtime.tee.identity import WorkerIdentity, load_or_create_identity
 from phat_runtime.tee.platform import KIND_SIMULATED, Platform
 from phat_runtime.types import AccountId, ExecutionMode
 from phat_runtime.wasm.engine import Engine, EngineConfig
-from phat_runtime.worker.blocks import BlockPipeline, StandaloneSource, outcome_of
-from phat_runtime.worker.errors import RpcError
+from phat_runtime.worker.error_codes import RpcError
 from phat_runtime.worker.guards import NonceGuard, QueryPool
+from phat_runtime.worker.pipeline import BlockPipeline, StandaloneSource, outcome_of
 from phat_runtime.worker.rwlock import RWLock
 
 log = logging.getLogger(__name__)

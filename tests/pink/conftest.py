@@ -37,7 +37,7 @@ from phat_runtime.codec.scale import Reader, Writer
 from phat_runtime.pink.egress import EgressPolicy, HttpxEgress
 from phat_runtime.pink.extension import ExtensionEnv
 from phat_runtime.pink.services import PinkServices
-from phat_runtime.pink.types import HttpRequest, HttpRequestError, HttpResponse
+from phat_runtime.pink.structs import HttpRequest, HttpRequestError, HttpResponse
 from phat_runtime.runtime.cluster import ExecResult
 from phat_runtime.testing.harness import ALICE, WatHarness, wat
 from phat_runtime.types import AccountId, ExecutionMode

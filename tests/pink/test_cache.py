@@ -12,7 +12,7 @@ from phat_runtime.codec.scale import Writer
 from phat_runtime.pink.cache import DEFAULT_LIFETIME_S, DEFAULT_MAX_BYTES, LocalCache
 from phat_runtime.pink.events import Status
 from phat_runtime.pink.services import PinkServices
-from phat_runtime.pink.types import PINK_EVENT_TOPIC, CacheOpKind, PinkEventKind
+from phat_runtime.pink.structs import PINK_EVENT_TOPIC, CacheOpKind, PinkEventKind
 from phat_runtime.types import ExecutionMode
 
 from .wat_ext import (

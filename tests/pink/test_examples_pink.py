@@ -27,7 +27,7 @@ from phat_runtime.crypto.kdf import derive_contract_sr25519
 from phat_runtime.pink.cache import LocalCache
 from phat_runtime.pink.egress import EgressPolicy, HttpxEgress
 from phat_runtime.pink.events import Status
-from phat_runtime.pink.types import CacheOpKind, PinkEventKind
+from phat_runtime.pink.structs import CacheOpKind, PinkEventKind
 from phat_runtime.runtime.local import DEV_ENDOWMENT, Contract
 from phat_runtime.runtime.records import STORAGE
 

@@ -11,8 +11,8 @@ import pytest
 
 from phat_runtime.errors import ChainExtensionError
 from phat_runtime.pink.egress import EgressError
-from phat_runtime.pink.types import HttpRequest, HttpRequestError, HttpResponse
-from phat_runtime.testing.egress import MockEgress, response
+from phat_runtime.pink.structs import HttpRequest, HttpRequestError, HttpResponse
+from phat_runtime.testing.mock_egress import MockEgress, response
 
 from .conftest import BATCH_HTTP_REQUEST, HttpHarness, LocalServer, encode_batch
 

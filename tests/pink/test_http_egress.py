@@ -29,8 +29,8 @@ from phat_runtime.pink.egress import (
     check_request,
     parse_url,
 )
-from phat_runtime.pink.types import HttpRequest, HttpRequestError, HttpResponse
-from phat_runtime.testing.egress import MockEgress, response
+from phat_runtime.pink.structs import HttpRequest, HttpRequestError, HttpResponse
+from phat_runtime.testing.mock_egress import MockEgress, response
 
 from .conftest import LOOPBACK_ONLY, LocalServer, _Handler, _Server
 

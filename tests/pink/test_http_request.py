@@ -10,8 +10,8 @@ import pytest
 
 from phat_runtime.errors import ChainExtensionError, HostFunctionError, InternalError
 from phat_runtime.pink.egress import EgressPolicy, HttpxEgress
-from phat_runtime.pink.types import HttpRequest, HttpResponse
-from phat_runtime.testing.egress import MockEgress
+from phat_runtime.pink.structs import HttpRequest, HttpResponse
+from phat_runtime.testing.mock_egress import MockEgress
 
 from .conftest import HTTP_REQUEST, INK_CAP, HttpHarness, LocalServer, encode_request
 

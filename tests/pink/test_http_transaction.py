@@ -7,9 +7,9 @@ import pytest
 
 from phat_runtime.errors import ChainExtensionError
 from phat_runtime.pink import http
+from phat_runtime.pink.structs import HttpRequest, HttpRequestError, HttpResponse
 from phat_runtime.pink.table import build_registries
-from phat_runtime.pink.types import HttpRequest, HttpRequestError, HttpResponse
-from phat_runtime.testing.egress import MockEgress
+from phat_runtime.testing.mock_egress import MockEgress
 from phat_runtime.types import ExecutionMode
 
 from .conftest import BATCH_HTTP_REQUEST, DETERMINISTIC, HTTP_REQUEST, HttpHarness, LocalServer

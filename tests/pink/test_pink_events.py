@@ -14,7 +14,7 @@ from phat_runtime.pink.events import (
     Status,
     decode_pink_event,
 )
-from phat_runtime.pink.types import PINK_EVENT_TOPIC, CacheOpKind, PinkEventKind
+from phat_runtime.pink.structs import PINK_EVENT_TOPIC, CacheOpKind, PinkEventKind
 from phat_runtime.types import ExecutionMode
 
 from .wat_ext import SCRIPT_CONTRACT, PinkHarness, Script, blob

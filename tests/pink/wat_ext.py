@@ -25,7 +25,7 @@ from phat_runtime.crypto.kdf import sr25519_pair_from_seed
 from phat_runtime.pink.cache import LocalCache
 from phat_runtime.pink.logs import LogStore
 from phat_runtime.pink.services import PinkServices
-from phat_runtime.pink.types import PINK_EVENT_TOPIC
+from phat_runtime.pink.structs import PINK_EVENT_TOPIC
 from phat_runtime.runtime.cluster import ExecResult
 from phat_runtime.testing.harness import ALICE, WatHarness, wat
 from phat_runtime.types import AccountId, ExecutionMode

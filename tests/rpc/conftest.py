@@ -7,7 +7,7 @@ import pytest
 
 from phat_runtime.crypto.signer import Signer
 from phat_runtime.rpc.client import WorkerClient, development_policy
-from phat_runtime.rpc.serve import ServerThread
+from phat_runtime.rpc.hosting import ServerThread
 from phat_runtime.worker.service import Worker, WorkerConfig
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts_examples"

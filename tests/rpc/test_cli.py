@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from phat_runtime.rpc.serve import ServerThread
+from phat_runtime.rpc.hosting import ServerThread
 from phat_runtime.worker.service import Worker, WorkerConfig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from phat_runtime.rpc.client import (
     check_receipt,
     development_policy,
 )
-from phat_runtime.rpc.serve import ServerThread
+from phat_runtime.rpc.hosting import ServerThread
 from phat_runtime.tee.policy import Policy
 from phat_runtime.worker.service import Worker, WorkerConfig
 

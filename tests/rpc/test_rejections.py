@@ -14,11 +14,11 @@ import pytest
 import wasmtime
 
 from phat_runtime.codec.messages import RequestKind, SignedRequest
-from phat_runtime.crypto.envelope import new_x25519, shared_key
+from phat_runtime.crypto.e2e import new_x25519, shared_key
 from phat_runtime.crypto.signer import Signer
+from phat_runtime.rpc.bodies import RequestEnvelope
 from phat_runtime.rpc.client import WorkerClient, development_policy
-from phat_runtime.rpc.envelope import RequestEnvelope
-from phat_runtime.rpc.serve import ServerThread
+from phat_runtime.rpc.hosting import ServerThread
 from phat_runtime.worker.service import Worker, WorkerConfig
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts_examples"

@@ -11,7 +11,7 @@ import pytest
 
 from phat_runtime.errors import StateCorrupted, StateError, WrongStateKey
 from phat_runtime.state import EncryptedStore, snapshot
-from phat_runtime.state.sealing import NONCE_LEN, StateKeys
+from phat_runtime.state.rows import NONCE_LEN, StateKeys
 from phat_runtime.state.snapshot import FILE_ID_LEN, MAGIC
 
 from .helpers import CONTRACT_A, CONTRACT_B, storage_key

@@ -20,7 +20,7 @@ from phat_runtime import LocalCluster
 from phat_runtime.crypto.accounts import to_ss58
 from phat_runtime.errors import StateCorrupted, StateError
 from phat_runtime.state import EncryptedStore
-from phat_runtime.state.sealing import BATCH_ID_LEN, NONCE_LEN, TAG_LEN, owner_of, scope_of
+from phat_runtime.state.rows import BATCH_ID_LEN, NONCE_LEN, TAG_LEN, owner_of, scope_of
 
 from .helpers import raw
 

@@ -4,7 +4,7 @@ the way ``httpx.MockTransport(handler)`` does.
     egress = MockEgress(lambda request: response(200, b"pong"))
     cluster = Cluster(MemoryBackend(), services=PinkServices(egress=egress))
 
-The handler gets each :class:`~phat_runtime.pink.types.HttpRequest` (already past pink's request
+The handler gets each :class:`~phat_runtime.pink.structs.HttpRequest` (already past pink's request
 checks when it comes from a contract) and returns an ``HttpResponse`` or raises
 :class:`~phat_runtime.pink.egress.EgressError` to simulate a failure (Timeout, NetworkError...).
 Every call is recorded in :attr:`MockEgress.calls` with the timeout it was given. Like the
@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from phat_runtime.pink.egress import MAX_BODY_SIZE, EgressError, wire_response
-from phat_runtime.pink.types import HttpRequest, HttpRequestError, HttpResponse
+from phat_runtime.pink.structs import HttpRequest, HttpRequestError, HttpResponse
 
 Handler = Callable[[HttpRequest], HttpResponse]
 

@@ -22,7 +22,7 @@ from phat_runtime.codec.messages import (
     Receipt,
 )
 from phat_runtime.codec.scale import Reader, Writer
-from phat_runtime.crypto.envelope import NONCE_LEN, open_sealed, seal
+from phat_runtime.crypto.e2e import NONCE_LEN, open_sealed, seal
 
 
 class BodyError(ValueError):

@@ -32,7 +32,7 @@ from phat_runtime.runtime.cluster import Cluster, ExecResult
 from phat_runtime.runtime.execution import BlockContext
 from phat_runtime.state.kv import Overlay
 from phat_runtime.types import AccountId, CodeHash, ExecutionMode
-from phat_runtime.worker.errors import RpcError
+from phat_runtime.worker.error_codes import RpcError
 from phat_runtime.worker.rwlock import RWLock
 
 #: Applied requests: b"R" ‖ origin ‖ nonce → deadline (u64). Part of the state root.
