@@ -15,6 +15,11 @@ Every response is checked before it is returned: the worker's attestation (quote
 identity and ECDH keys, accepted by the policy), the receipt's signature by that identity, and
 that the receipt commits to *this* request and *this* output. Any mismatch raises
 :class:`VerificationError`.
+
+Every failure is a :class:`~phat_runtime.errors.PhatError` with a one-line message:
+:class:`WorkerUnreachable` (no connection; :class:`WorkerTimeout` when the worker did not answer
+in time), :class:`WorkerError` (the worker refused; ``code`` from docs/rpc.md) and
+:class:`VerificationError` (do not trust the response).
 """
 
 from __future__ import annotations
@@ -53,6 +58,24 @@ class WorkerError(PhatError):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.status = status
+
+
+class WorkerUnreachable(PhatError):
+    """No HTTP exchange with the worker was possible (refused, reset, DNS, TLS)."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        super().__init__(f"cannot reach the worker at {url} ({detail}); is `phat serve` running there?")
+        self.url = url
+
+
+class WorkerTimeout(WorkerUnreachable):
+    """The worker accepted the connection but did not answer in time. A transaction may still
+    be included: query its effect before sending it again."""
+
+    def __init__(self, url: str, timeout_s: float | None) -> None:
+        PhatError.__init__(self, f"the worker at {url} did not answer within {timeout_s} s; it may be "
+                           "overloaded (a transaction sent may still be included)")
+        self.url = url
 
 
 def development_policy() -> Policy:
@@ -119,10 +142,13 @@ class WorkerClient:
     def info(self, *, refresh: bool = False) -> WorkerInfo:
         if self._info is None or refresh:
             raw = self._get("/v1/info")
-            self._info = WorkerInfo(
-                bytes.fromhex(raw["identity"][2:]), bytes.fromhex(raw["ecdh"][2:]), raw["platform"],
-                bytes.fromhex(raw["quote"][2:]), int(raw["block"]), bytes.fromhex(raw["state_root"][2:]), raw,
-            )
+            try:
+                self._info = WorkerInfo(
+                    _hex(raw["identity"]), _hex(raw["ecdh"]), str(raw["platform"]), _hex(raw["quote"]),
+                    int(raw["block"]), _hex(raw["state_root"]), raw,
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise WorkerError("bad_response", f"/v1/info is not a worker's info ({exc!r})", 200) from None
         return self._info
 
     def attest(self, *, at: int | None = None) -> Verdict:
@@ -211,10 +237,21 @@ class WorkerClient:
 
     # --- plumbing ---------------------------------------------------------------------------------
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        return self._check(self.http.get(path, params=params))
+        return self._check(self._send("GET", path, params=params))
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:
-        return self._check(self.http.post(path, json=body))
+        return self._check(self._send("POST", path, json=body))
+
+    def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """One HTTP exchange; transport failures become WorkerUnreachable / WorkerTimeout."""
+        try:
+            return self.http.request(method, path, **kw)
+        except httpx.TimeoutException as exc:
+            if isinstance(exc, httpx.ConnectTimeout):
+                raise WorkerUnreachable(self.url, "connect timed out") from exc
+            raise WorkerTimeout(self.url, self.http.timeout.read) from exc
+        except httpx.TransportError as exc:
+            raise WorkerUnreachable(self.url, _transport_detail(exc)) from exc
 
     @staticmethod
     def _check(response: httpx.Response) -> Any:
@@ -287,6 +324,18 @@ def _metadata_json(source: ContractMetadata | str | os.PathLike[str]) -> bytes:
     if isinstance(doc.get("source"), dict):
         doc["source"].pop("wasm", None)
     return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def _transport_detail(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused" if "refused" in str(exc).lower() else f"cannot connect: {exc}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _hex(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a 0x-hex string, got {type(value).__name__}")
+    return bytes.fromhex(value.removeprefix("0x"))
 
 
 def _account(text: str) -> bytes:

@@ -9,7 +9,7 @@ import time
 
 import uvicorn
 
-from phat_runtime.rpc.server import create_app
+from phat_runtime.rpc.server import RpcLimits, create_app
 from phat_runtime.worker.service import Worker
 
 
@@ -20,16 +20,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _config(worker: Worker, host: str, port: int, log_level: str) -> uvicorn.Config:
-    return uvicorn.Config(create_app(worker), host=host, port=port, log_level=log_level,
+def _config(worker: Worker, host: str, port: int, log_level: str, limits: RpcLimits | None) -> uvicorn.Config:
+    return uvicorn.Config(create_app(worker, limits), host=host, port=port, log_level=log_level,
                           access_log=False, lifespan="off")
 
 
-def serve(worker: Worker, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
+def serve(worker: Worker, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
+          limits: RpcLimits | None = None) -> None:
     """Serve until interrupted; starts and stops the worker around it."""
     worker.start()
     try:
-        uvicorn.Server(_config(worker, host, port, log_level)).run()
+        uvicorn.Server(_config(worker, host, port, log_level, limits)).run()
     finally:
         worker.stop()
 
@@ -37,11 +38,12 @@ def serve(worker: Worker, host: str = "127.0.0.1", port: int = 8000, log_level: 
 class ServerThread:
     """The worker's API on a background thread: ``with ServerThread(worker) as url: ...``."""
 
-    def __init__(self, worker: Worker, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(self, worker: Worker, host: str = "127.0.0.1", port: int | None = None,
+                 limits: RpcLimits | None = None) -> None:
         self.worker = worker
         self.host = host
         self.port = port or free_port(host)
-        self.server = uvicorn.Server(_config(worker, self.host, self.port, "warning"))
+        self.server = uvicorn.Server(_config(worker, self.host, self.port, "warning", limits))
         self.thread = threading.Thread(target=self.server.run, name="phat-rpc", daemon=True)
 
     @property

@@ -4,8 +4,13 @@ a docs page at ``/docs``.
 Endpoints (``docs/rpc.md``): ``GET /v1/info``, ``POST /v1/query``, ``POST /v1/tx``,
 ``GET /v1/contracts/{address}``, ``GET /v1/contracts/{address}/logs``, ``GET /health``,
 ``GET /metrics``. Query and transaction bodies are end-to-end encrypted envelopes; errors are
-``{"error": {"code", "message"}}`` with the codes of ``worker/error_codes.py``. The worker core is
-synchronous: requests run in threads, queries under the worker's bounded pool.
+``{"error": {"code", "message"}}`` with the codes of ``worker/error_codes.py``.
+
+The worker core is synchronous and takes locks, so **nothing that touches worker state runs on
+the event loop**: queries, transactions and reads (contract info, logs) each run in threads
+under a limiter of their own, so a full class never starves another, and ``/health`` answers
+from lock-free fields. Transactions beyond :attr:`RpcLimits.tx_queue` are refused at once
+(``tx_queue_full``) instead of queueing for a thread.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import anyio
 from fastapi import FastAPI, Request
@@ -39,6 +46,19 @@ MAX_TX_BODY = 8 * 1024 * 1024
 #: How far a signed log request's timestamp may be from the worker's clock.
 LOG_REQUEST_SKEW_MS = 5 * 60 * 1000
 LOGS_DOMAIN = b"phat_runtime/logs/v1"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RpcLimits:
+    """Server-side admission limits (the query pool's own limits live in ``WorkerConfig``)."""
+
+    #: Transactions admitted at once (running + waiting for their block); beyond it
+    #: ``/v1/tx`` answers 503 ``tx_queue_full`` at once.
+    tx_queue: int = 128
+    #: Threads for reads that take the state lock (contract info, logs).
+    read_threads: int = 8
 
 
 class Envelope(BaseModel):
@@ -70,14 +90,20 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(worker: Worker) -> FastAPI:
+def create_app(worker: Worker, limits: RpcLimits | None = None) -> FastAPI:
+    limits = limits or RpcLimits()
     app = FastAPI(
         title="phat_runtime worker",
         version="1",
         description="Encrypted queries and transactions for ink!/Phat contracts, with signed receipts.",
     )
     metrics = _Metrics()
-    limiter = anyio.CapacityLimiter(worker.pool.max_in_flight + worker.pool.backlog + 16)
+    # Each class of work has its own threads: queries (the pool admits or refuses them in the
+    # thread), transactions (bounded by tx_queue) and lock-taking reads.
+    query_threads = anyio.CapacityLimiter(worker.pool.max_in_flight + worker.pool.backlog + 16)
+    tx_threads = anyio.CapacityLimiter(limits.tx_queue)
+    read_threads = anyio.CapacityLimiter(limits.read_threads)
+    tx_admitted = 0  # only touched on the event loop
 
     @app.exception_handler(RpcError)
     async def _rpc_error(_: Request, exc: RpcError) -> JSONResponse:
@@ -102,8 +128,8 @@ def create_app(worker: Worker) -> FastAPI:
             envelope = RequestEnvelope.from_json(body)
         except BodyError as exc:
             raise RpcError("malformed_body", str(exc)) from None
-        key = worker.session_key(envelope.client_pk)
         try:
+            key = worker.session_key(envelope.client_pk)
             plaintext = envelope.open(key)
         except EnvelopeError as exc:
             raise RpcError("bad_envelope", f"{exc}; encrypt to the ECDH key from /v1/info") from None
@@ -133,6 +159,26 @@ def create_app(worker: Worker) -> FastAPI:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise RpcError("malformed_body", "the body is not JSON; send an Envelope object") from None
+        except RecursionError:
+            raise RpcError("malformed_body", "the body nests too deeply; send an Envelope object") from None
+
+    async def _in_thread(fn: Callable[..., T], *args: Any, limiter: anyio.CapacityLimiter) -> T:
+        """Run ``fn`` in a thread; an unexpected exception becomes a logged ``internal`` error
+        (answered as JSON on a connection that stays open) instead of escaping to the server."""
+        try:
+            return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
+        except RpcError:
+            raise
+        except Exception as exc:
+            log.exception("internal error")
+            raise RpcError("internal", f"internal error ({type(exc).__name__}); nothing was changed") from None
+
+    def _log_records(contract_id: bytes, signer: bytes, since: int, limit: int) -> list[Any]:
+        info = worker.contract_info(contract_id)  # takes the state lock: runs in a thread
+        if info["deployer"] != "0x" + signer.hex():
+            raise RpcError("forbidden", "only the contract's deployer may read its logs")
+        store = worker.cluster.services.logs
+        return store.records(contract_id, since=since, limit=limit) if store is not None else []
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, Any]:
@@ -141,6 +187,8 @@ def create_app(worker: Worker) -> FastAPI:
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def prometheus() -> PlainTextResponse:
         metrics.height.set(worker.pipeline.height)
+        metrics.tx_waiting.set(tx_admitted)
+        metrics.query_slots.set(worker.pool.admitted)
         return PlainTextResponse(generate_latest(metrics.registry).decode(), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/info", tags=["worker"])
@@ -155,7 +203,7 @@ def create_app(worker: Worker) -> FastAPI:
         body = await _body(request, MAX_QUERY_BODY)
         started = time.perf_counter()
         try:
-            result = await anyio.to_thread.run_sync(_query, body, limiter=limiter)
+            result = await _in_thread(_query, body, limiter=query_threads)
         except RpcError as exc:
             metrics.queries.labels(exc.code).inc()
             raise
@@ -167,19 +215,27 @@ def create_app(worker: Worker) -> FastAPI:
               openapi_extra=_body_schema())
     async def transaction(request: Request) -> Any:
         """Submit an upload / instantiate / call; answers once it is in a committed block."""
-        body = await _body(request, MAX_TX_BODY)
+        nonlocal tx_admitted
+        if tx_admitted >= limits.tx_queue:
+            metrics.transactions.labels("tx_queue_full").inc()
+            raise RpcError("tx_queue_full", f"{limits.tx_queue} transactions are already waiting for a block; "
+                           "retry shortly (this one was not queued)")
+        tx_admitted += 1
         try:
-            result = await anyio.to_thread.run_sync(_submit, body)
+            body = await _body(request, MAX_TX_BODY)
+            result = await _in_thread(_submit, body, limiter=tx_threads)
         except RpcError as exc:
             metrics.transactions.labels(exc.code).inc()
             raise
+        finally:
+            tx_admitted -= 1
         metrics.transactions.labels("ok").inc()
         return result
 
     @app.get("/v1/contracts/{address}", tags=["contracts"], responses=_ERRORS)
     async def contract(address: str) -> dict[str, Any]:
         """Code hash, deployer, metadata (if uploaded with the code) and the contract's public key."""
-        return await anyio.to_thread.run_sync(worker.contract_info, _hex32(address, "address"))
+        return await _in_thread(worker.contract_info, _hex32(address, "address"), limiter=read_threads)
 
     @app.get("/v1/contracts/{address}/logs", tags=["contracts"], responses=_ERRORS)
     async def logs(address: str, origin: str, timestamp: int, signature: str, since: int = 0,
@@ -194,11 +250,7 @@ def create_app(worker: Worker) -> FastAPI:
         message = LOGS_DOMAIN + contract_id + timestamp.to_bytes(8, "little")
         if not verify(scheme, signer, message, _hex(signature, "signature")):
             raise RpcError("bad_signature", "the log request signature does not verify")
-        info = worker.contract_info(contract_id)
-        if info["deployer"] != "0x" + signer.hex():
-            raise RpcError("forbidden", "only the contract's deployer may read its logs")
-        store = worker.cluster.services.logs
-        records = store.records(contract_id, since=since, limit=limit) if store is not None else []
+        records = await _in_thread(_log_records, contract_id, signer, since, limit, limiter=read_threads)
         return {"records": [
             {"sequence": r.sequence, "level": r.level.name.lower(), "timestamp_ms": r.timestamp_ms,
              "block": r.block_number, "mode": r.mode.value, "message": r.message}
@@ -235,3 +287,7 @@ class _Metrics:
                                     registry=self.registry)
         self.query_seconds = Histogram("phat_query_seconds", "query latency", registry=self.registry)
         self.height = Gauge("phat_block_height", "last committed block", registry=self.registry)
+        self.tx_waiting = Gauge("phat_transactions_waiting", "transactions admitted, not yet answered",
+                                registry=self.registry)
+        self.query_slots = Gauge("phat_queries_admitted", "queries running or waiting in the pool",
+                                 registry=self.registry)

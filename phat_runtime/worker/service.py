@@ -182,8 +182,11 @@ class Worker:
         self.check_request(request)
         if request.kind is not RequestKind.QUERY:
             raise RpcError("wrong_kind", "transactions go to /v1/tx")
-        self.nonces.admit(request.origin, request.nonce, request.deadline_ms, _now_ms())
+        self.nonces.check_deadline(request.deadline_ms, _now_ms())
         with self.pool.slot(), self.lock.read():
+            # The nonce is used only once the query holds a run slot: a pool_full refusal
+            # leaves it unused, so the retry that refusal suggests succeeds.
+            self.nonces.admit(request.origin, request.nonce, request.deadline_ms, _now_ms())
             self._check_args(request)
             checkpoint = self.cluster.checkpoint()
             number = checkpoint.number if checkpoint else 0
