@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import wasmtime
 
 from phat_runtime.runtime.execution import BlockContext
@@ -14,7 +13,7 @@ from phat_runtime.testing.tee import FakeGramine
 from phat_runtime.types import AccountId, ExecutionMode
 from phat_runtime.worker.service import Worker, WorkerConfig
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "attestation-samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "attestation"
 ALICE = AccountId(b"\xaa" * 32)
 
 # call: chain extension 25 with no input; return its output.
@@ -48,7 +47,6 @@ def test_simulated_worker_reports_no_quote(tmp_path: Path) -> None:
     worker.stop()
 
 
-@pytest.mark.skipif(not (SAMPLES / "sgx_quote").exists(), reason="shared attestation samples not found")
 def test_sgx_worker_serves_its_dcap_quote(tmp_path: Path) -> None:
     sample = (SAMPLES / "sgx_quote").read_bytes()
     fake = FakeGramine(tmp_path / "dev-attestation", sample)

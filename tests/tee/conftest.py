@@ -1,4 +1,4 @@
-"""Fixtures for the shared attestation samples (skip with a clear reason when absent)."""
+"""Fixtures for the attestation samples committed in tests/fixtures/attestation."""
 
 from __future__ import annotations
 

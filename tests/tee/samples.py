@@ -1,8 +1,8 @@
 """The shared attestation samples (real DCAP quotes + collateral), the times they are valid at,
 what they contain, and policies that pin them.
 
-The samples live in ``shared/attestation-samples`` beside the repository (see SOURCES.md
-there); tests that need them skip with a clear reason when the folder is absent.
+The samples are public data from Phala-Network/dcap-qvl (MIT), committed under
+``tests/fixtures/attestation`` with their origins and sha256 sums in SOURCES.md there.
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from phat_runtime.tee import Policy
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "attestation-samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "attestation"
 
 #: Latest second at which every part of each sample's collateral is valid (SOURCES.md).
 SGX_AT = 1752919277
@@ -59,9 +57,6 @@ class Sample:
 
 def load_sample(quote: str, collateral: str, at: int) -> Sample:
     qpath, cpath = SAMPLES / quote, SAMPLES / collateral
-    if not (qpath.exists() and cpath.exists()):
-        pytest.skip(f"attestation samples not found at {SAMPLES} (shared/attestation-samples "
-                    "beside the repository)")
     return Sample(quote, qpath.read_bytes(), cpath.read_text(), at, qpath, cpath)
 
 
