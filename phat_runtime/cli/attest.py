@@ -18,10 +18,16 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from phat_runtime.cli.common import (
+    DEFAULT_DATA_DIR,
+    add_platform_args,
+    add_subcommands,
+    platform_config,
+)
+
 if TYPE_CHECKING:
     from phat_runtime.tee import Verdict
 
-DEFAULT_DATA_DIR = Path.home() / ".phat" / "worker"
 SIMULATED_BANNER = ("SIMULATED TEE — development only, NOT SECURE. Anyone can forge these "
                     "quotes; only development clusters may accept them.")
 
@@ -29,7 +35,7 @@ SIMULATED_BANNER = ("SIMULATED TEE — development only, NOT SECURE. Anyone can 
 def add_attest_parser(sub: Any) -> None:
     """Register ``attest verify`` and ``attest show`` on the top-level subparsers."""
     attest = sub.add_parser("attest", help="verify quotes; show this worker's identity")
-    cmds = attest.add_subparsers(dest="attest_command", required=True)
+    cmds = add_subcommands(attest, "attest_command")
 
     verify = cmds.add_parser("verify", help="verify a DCAP (SGX/TDX) or simulated quote")
     verify.add_argument("quote", type=Path, help="quote file (binary, or hex with optional 0x)")
@@ -45,15 +51,13 @@ def add_attest_parser(sub: Any) -> None:
     verify.add_argument("--ecdh-pk", metavar="HEX", help="claimed worker ECDH key")
     verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
 
-    show = cmds.add_parser("show", help="print this worker's public identity and a fresh quote")
+    show = cmds.add_parser("show", help="print a worker's public identity and a fresh quote "
+                           "(read-only: the identity must exist, `phat serve` creates it)")
     show.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
-                      help="where the sealed identity lives (default: %(default)s)")
+                      help="the worker's data directory, as given to `phat serve` (env PHAT_DATA_DIR)")
     show.add_argument("--platform", choices=["simulated", "gramine-sgx", "tdx"],
                       help="TEE backend (default: detected; simulated if no TEE is found)")
-    show.add_argument("--gramine-dir", type=Path, default=Path("/dev/attestation"))
-    show.add_argument("--tsm-dir", type=Path, default=Path("/sys/kernel/config/tsm/report"))
-    show.add_argument("--tdx-seal-key", type=Path,
-                      help="TDX sealing key file from a key provider (TDX has no hardware key)")
+    add_platform_args(show)
     show.add_argument("--quote-out", type=Path, help="also write the raw quote to this file")
     show.add_argument("--json", action="store_true")
 
@@ -176,21 +180,19 @@ def _render(console: Console, verdict: Verdict, raw: bytes, *, policy_source: st
 
 def _show(args: argparse.Namespace) -> int:
     from phat_runtime.crypto.accounts import to_ss58
-    from phat_runtime.tee import (
-        PlatformConfig,
-        detect_platform,
-        load_or_create_identity,
-        make_platform,
-    )
+    from phat_runtime.errors import ConfigError
+    from phat_runtime.tee import detect_platform, load_or_create_identity, make_platform
     from phat_runtime.tee.backends import IDENTITY_FILE
 
-    config = PlatformConfig(data_dir=args.data_dir, gramine_root=args.gramine_dir,
-                            tsm_report_dir=args.tsm_dir, tdx_seal_key_file=args.tdx_seal_key)
+    path = args.data_dir / IDENTITY_FILE
+    if not path.is_file():
+        # Read-only: creating an identity here would make a worker nobody started.
+        raise ConfigError(f"no worker identity at {path}: pass the --data-dir of a worker "
+                          f"(`phat serve --data-dir {args.data_dir}` creates one on first start)")
+    config = platform_config(args, args.data_dir)
     name = args.platform or detect_platform(config)
     platform = make_platform(name, config)
-    path = args.data_dir / IDENTITY_FILE
-    created = not path.exists()
-    identity = load_or_create_identity(platform, path)
+    identity = load_or_create_identity(platform, path)  # exists: only unseals
     quote = platform.quote(identity.report_data)
     if args.quote_out:
         args.quote_out.write_bytes(quote.raw)
@@ -198,7 +200,6 @@ def _show(args: argparse.Namespace) -> int:
         "platform": platform.name,
         "quote_kind": quote.kind,
         "identity_file": str(path),
-        "identity_created": created,
         "identity_public_key": identity.public_key.hex(),
         "identity_ss58": to_ss58(identity.public_key),
         "ecdh_public_key": identity.ecdh_public_key.hex(),
@@ -216,8 +217,6 @@ def _show(args: argparse.Namespace) -> int:
                        ("identity key", "identity_public_key"), ("identity ss58", "identity_ss58"),
                        ("ecdh key", "ecdh_public_key"), ("report data", "report_data")):
         console.print(f"[bold]{label:>14}[/]  {info[key]}", soft_wrap=True, highlight=False)
-    state = "created now (first start)" if created else "unsealed"
-    console.print(f"[bold]{'identity':>14}[/]  {state}", highlight=False)
     console.print(f"[bold]{'quote':>14}[/]  {quote.kind}, {len(quote.raw)} bytes", highlight=False)
     console.print(quote.raw.hex(), soft_wrap=True, highlight=False)
     return 0

@@ -1,46 +1,153 @@
-"""Shared CLI plumbing: connecting to a worker, signers, argument parsing, output."""
+"""Shared CLI plumbing: the argument parser class, connecting to a worker, signers, addresses,
+argument parsing, output."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
+from phat_runtime.crypto.accounts import DEV_ACCOUNTS, to_ss58
 from phat_runtime.crypto.signer import Signer
 from phat_runtime.errors import ConfigError
 
+#: Where ``phat serve`` listens and every other command connects (env ``PHAT_URL``).
 DEFAULT_URL = os.environ.get("PHAT_URL", "http://127.0.0.1:8000")
+#: The worker's data directory for ``phat serve`` and ``phat attest show`` (env ``PHAT_DATA_DIR``).
+DEFAULT_DATA_DIR = Path(os.environ.get("PHAT_DATA_DIR", ".phat-worker"))
 console = Console(stderr=True)
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to every option that has a meaningful default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if ("%(default)" in text or default in (None, False, "", argparse.SUPPRESS)
+                or not action.option_strings or isinstance(action, argparse._HelpAction)):
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: what is wrong and where to look, exit status 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def add_subcommands(parser: argparse.ArgumentParser, dest: str) -> Any:
+    """Subcommands; with none given the command prints its help (``main`` checks ``dest``)."""
+    parser.set_defaults(_help=parser.format_help)
+    return parser.add_subparsers(dest=dest, metavar="COMMAND", title="commands")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (0–65535)")
+    return value
+
+
+def worker_url(text: str) -> str:
+    """A worker URL with its scheme; ``127.0.0.1:8000`` gets a hint to add ``http://``."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        if "://" not in text:
+            raise argparse.ArgumentTypeError(f"{text!r} has no scheme: use http://{text}")
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL, e.g. http://127.0.0.1:8000")
+    try:
+        parts.port  # noqa: B018  (validates the port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} has a bad port") from None
+    return text.rstrip("/")
+
+
 def add_connection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default=DEFAULT_URL, help="worker URL (env PHAT_URL; default %(default)s)")
+    p.add_argument("--url", type=worker_url, default=DEFAULT_URL, help="worker URL (env PHAT_URL)")
     p.add_argument("--suri", default=os.environ.get("PHAT_SURI", "//Alice"),
-                   help="signer: a dev URI like //Alice or a 0x-hex 32-byte sr25519 seed (env PHAT_SURI)")
+                   help="signer: a dev account (alice, //Bob) or a 0x-hex 32-byte sr25519 seed "
+                        "(env PHAT_SURI)")
     trust = p.add_mutually_exclusive_group()
     trust.add_argument("--policy", type=Path, help="attestation policy file (JSON/TOML) the worker must pass")
     trust.add_argument("--dev", action="store_true",
                        help="accept a simulated TEE worker (development only — not secure)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--hex", action="store_true", help="print addresses as 0x-hex instead of SS58")
 
 
-def signer_from(suri: str) -> Signer:
+def add_platform_args(p: argparse.ArgumentParser) -> None:
+    """Where the TEE backends find their devices and keys (``phat serve``, ``phat attest show``)."""
+    p.add_argument("--gramine-dir", type=Path, default=Path("/dev/attestation"),
+                   help="Gramine's attestation files (gramine-sgx)")
+    p.add_argument("--tsm-dir", type=Path, default=Path("/sys/kernel/config/tsm/report"),
+                   help="configfs-tsm report directory (tdx)")
+    p.add_argument("--tdx-seal-key", type=Path,
+                   help="TDX sealing key file from a key provider (TDX has no hardware sealing key)")
+
+
+def platform_config(args: argparse.Namespace, data_dir: Path) -> Any:
+    from phat_runtime.tee import PlatformConfig
+
+    return PlatformConfig(data_dir=data_dir, gramine_root=args.gramine_dir,
+                          tsm_report_dir=args.tsm_dir, tdx_seal_key_file=args.tdx_seal_key)
+
+
+def signer_from(suri: str, what: str = "--suri") -> Signer:
     if suri.startswith("0x"):
-        seed = bytes.fromhex(suri[2:])
+        try:
+            seed = bytes.fromhex(suri[2:])
+        except ValueError:
+            seed = b""
         if len(seed) != 32:
-            raise ConfigError("a hex --suri must be a 32-byte sr25519 seed")
+            raise ConfigError(f"a hex {what} must be a 32-byte sr25519 seed (64 hex digits after 0x)")
         return Signer.sr25519_from_seed(seed)
-    if suri.startswith("//"):
+    if suri.startswith("//") or suri.lower() in DEV_ACCOUNTS:
         return Signer.dev(suri)
-    raise ConfigError(f"--suri {suri!r}: use a dev URI like //Alice or a 0x-hex seed")
+    raise ConfigError(f"{what} {suri!r}: use a dev account like alice or //Alice, or a 0x-hex seed "
+                      "(`phat keys generate` makes one)")
+
+
+def show_address(address: bytes, args: argparse.Namespace) -> str:
+    """An account as the user asked for it: SS58 (default) or ``0x``-hex with ``--hex``."""
+    return "0x" + address.hex() if getattr(args, "hex", False) else to_ss58(address)
+
+
+def parse_address(text: str, what: str = "address") -> bytes:
+    from phat_runtime.crypto.accounts import parse_account
+
+    try:
+        return parse_account(text)
+    except ValueError as exc:
+        raise ConfigError(f"{what} {text!r}: {exc}") from None
 
 
 def connect(args: argparse.Namespace) -> Any:
-    from phat_runtime.rpc.client import WorkerClient, development_policy
+    from phat_runtime.rpc.client import VerificationError, WorkerClient, development_policy
     from phat_runtime.tee.policy import Policy, load_policy
 
     if args.dev:
@@ -50,13 +157,12 @@ def connect(args: argparse.Namespace) -> Any:
     else:
         policy = Policy()
     client = WorkerClient(args.url, policy=policy)
+    args.client = client  # closed by the command runner
     try:
         client.attest()
-    except Exception as exc:
-        from phat_runtime.rpc.client import VerificationError
-
-        if isinstance(exc, VerificationError) and "simulated" in str(exc):
-            raise ConfigError(f"{exc}\n  the worker runs the simulated TEE: pass --dev to accept it "
+    except VerificationError as exc:
+        if "simulated" in str(exc):
+            raise ConfigError(f"{exc}; the worker runs the simulated TEE: pass --dev to accept it "
                               "(development only) or --policy FILE") from None
         raise
     return client
@@ -72,16 +178,20 @@ def parse_args_json(text: str | None) -> Any:
                           "or --args '{\"value\": 10}'") from None
 
 
-def emit(args: argparse.Namespace, data: dict[str, Any], human: Any) -> None:
+def emit(args: argparse.Namespace, data: Any, human: Any) -> None:
     if args.json:
         print(json.dumps(data, indent=2, default=_jsonable))
     else:
-        Console().print(human)
+        Console().print(human, soft_wrap=isinstance(human, str), highlight=False)
+
+
+def fail(message: str) -> int:
+    """Print one error line to stderr; the exit status for a refused command."""
+    print(f"error: {message}", file=sys.stderr)
+    return 1
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return str(value)
-
-

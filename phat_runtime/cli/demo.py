@@ -16,6 +16,7 @@ from rich.table import Table
 
 from phat_runtime.codec.metadata import DecodedEvent
 from phat_runtime.crypto.accounts import dev_account, to_ss58
+from phat_runtime.errors import ConfigError
 from phat_runtime.runtime.local import CallResult, LocalCluster
 
 
@@ -46,10 +47,8 @@ def run_demo(examples: Path) -> int:
     bundles = {name: examples / name / f"{name}.contract" for name in ("flipper", "token", "factory")}
     missing = [str(p) for p in bundles.values() if not p.exists()]
     if missing:
-        console.print(f"[red]error:[/] example bundles not found: {', '.join(missing)}\n"
-                      "run from a source checkout or pass --examples DIR "
-                      "(rebuild with `python contracts_examples/build.py`)")
-        return 1
+        raise ConfigError(f"example bundles not found: {', '.join(missing)}; run from a source "
+                          "checkout or pass --examples DIR (rebuild with `python contracts_examples/build.py`)")
 
     console.print("[bold]phat_runtime demo[/] — local cluster, in-process "
                   "(no chain, no TEE: development mode)")

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from phat_runtime.crypto.signer import Signer
+from phat_runtime.errors import ConfigError
 
 PRICE = "123.45"
 
@@ -47,8 +48,7 @@ def run_worker_demo(examples: Path) -> int:
     bundles = {n: examples / n / f"{n}.contract" for n in ("flipper", "token", "oracle")}
     for name in ("flipper", "token"):
         if not bundles[name].exists():
-            console.print(f"[red]error:[/] {bundles[name]} not found: run from a source checkout or pass --examples")
-            return 1
+            raise ConfigError(f"{bundles[name]} not found: run from a source checkout or pass --examples DIR")
     console.print("[bold]phat_runtime demo[/] — a standalone worker on loopback "
                   "([yellow]simulated TEE: development only, not secure[/])")
     with tempfile.TemporaryDirectory(prefix="phat-demo-") as tmp:

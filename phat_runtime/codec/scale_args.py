@@ -2,8 +2,8 @@
 
 Owns: the input conventions at the edge — ints (or decimal strings), bools, str, lists, dicts
 for structs, ``{"Variant": payload}`` / ``"Variant"`` for enums, ``None`` / ``{"Some": x}`` (or
-the bare value) for ``Option``, SS58 (any prefix) / 0x-hex / 32 bytes for account ids, 0x-hex /
-bytes / int lists for byte strings. Decoding is :mod:`.scale_decode`.
+the bare value) for ``Option``, SS58 (any prefix) / 0x-hex / 32 bytes / dev names (``alice``,
+``//Bob``) for account ids, 0x-hex / bytes / int lists for byte strings. Decoding is :mod:`.scale_decode`.
 Must not: know about messages or events (that is :mod:`.metadata`), or do any I/O.
 
 Stateless apart from the registry it is given, so it is safe to use from several threads.
@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from scalecodec.utils.ss58 import ss58_decode
+
+from phat_runtime.crypto.accounts import DEV_ACCOUNTS, dev_account
 
 from .portable import ACCOUNT_ID_LEN, TypeInfo, TypeRegistry
 
@@ -215,11 +217,14 @@ class _Encoder:
 
     def _account(self, info: TypeInfo, value: Any, where: str, hint: str | None) -> bytes:
         if isinstance(value, str) and not value.startswith("0x"):
+            if value.startswith("//") or value.lower() in DEV_ACCOUNTS:
+                return bytes(dev_account(value))  # development accounts by name: alice, //Bob
             try:
                 account = bytes.fromhex(ss58_decode(value))
             except (ValueError, IndexError) as exc:
                 raise ValueProblem(
-                    where, info.id, hint, value, f"bad SS58 address: {exc}"
+                    where, info.id, hint, value,
+                    f"bad SS58 address: {exc}; give SS58, 0x-hex, 32 bytes or a dev name (alice)",
                 ) from None
             if len(account) != ACCOUNT_ID_LEN:
                 self._fail(info, where, hint, value, "SS58 address is not a 32-byte account")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from phat_runtime.crypto.accounts import to_ss58
 from phat_runtime.crypto.hashing import blake2_256
 from phat_runtime.errors import (
     CodeNotFound,
@@ -198,7 +199,9 @@ class Cluster:
         address = contract_address(origin, code_hash, self.cluster_id, salt)
         if records.contract(address) is not None:
             raise ExecutionError(
-                f"DuplicateContract: a contract already lives at 0x{address.hex()}; use another salt",
+                f"DuplicateContract: a contract already lives at {to_ss58(address)}: the address "
+                "depends on deployer, code and salt only, so deploy the same code again with "
+                "another salt",
                 kind="DuplicateContract",
             )
         ctx = self._context(mode, origin, block, gas_limit, wall_clock_ms)
@@ -222,7 +225,7 @@ class Cluster:
         address = AccountId(bytes(contract))
         info = self.records.contract(address)
         if info is None:
-            raise ContractNotFound(f"no contract at 0x{address.hex()} in this cluster")
+            raise ContractNotFound(f"no contract at {to_ss58(address)} in this cluster")
         ctx = self._context(mode, origin, block, gas_limit, wall_clock_ms)
         root = Overlay(self.state)
         if mode is ExecutionMode.QUERY and value:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from phat_runtime.crypto.accounts import to_ss58
 from phat_runtime.crypto.hashing import blake2_256
 from phat_runtime.errors import (
     CallDepthExceeded,
@@ -260,7 +261,8 @@ class FrameHost:
             return CallOutcome(ReturnCode.CODE_NOT_FOUND)
         address = contract_address(self.account, code_hash, self.ctx.cluster_id, salt)
         if self.records.contract(address) is not None:
-            raise HostFunctionError(f"DuplicateContract: a contract already lives at 0x{address.hex()}", kind="DuplicateContract")
+            raise HostFunctionError(f"DuplicateContract: a contract already lives at {to_ss58(address)}",
+                                    kind="DuplicateContract")
         info = ContractInfo(CodeHash(bytes(code_hash)), self.account, trie_id_for(address, self.records.next_nonce()))
         outcome = _nested(self, address, info, info.code_hash, value, input_data, "deploy", gas_limit, False, new=True)
         if outcome.code == ReturnCode.SUCCESS:

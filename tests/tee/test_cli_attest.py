@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from phat_runtime.cli.main import main
-from phat_runtime.tee import SimulatedPlatform, WorkerIdentity
+from phat_runtime.tee import (
+    GramineSgxPlatform,
+    Platform,
+    SimulatedPlatform,
+    WorkerIdentity,
+    load_or_create_identity,
+)
 
 from .samples import SGX_MR_ENCLAVE, SGX_REPORT_DATA, Sample
 
@@ -21,6 +27,11 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     rc = main(["attest", *argv])
     out = capsys.readouterr()
     return rc, out.out, out.err
+
+
+def _start_worker(platform: Platform, data_dir: Path) -> WorkerIdentity:
+    """What `phat serve` does on first start: create and seal the identity."""
+    return load_or_create_identity(platform, data_dir / "identity.sealed")
 
 
 def _verify_args(sample: Sample, *extra: str) -> list[str]:
@@ -88,10 +99,12 @@ def test_verify_argument_errors(capsys: pytest.CaptureFixture[str], sgx_sample: 
 def test_show_then_verify_a_simulated_worker(capsys: pytest.CaptureFixture[str],
                                              tmp_path: Path) -> None:
     quote = tmp_path / "quote.bin"
+    created = _start_worker(SimulatedPlatform(tmp_path / "w"), tmp_path / "w")
     rc, out, _ = _run(capsys, "show", "--data-dir", str(tmp_path / "w"), "--platform",
                       "simulated", "--json", "--quote-out", str(quote))
     info = json.loads(out)
-    assert rc == 0 and info["identity_created"] is True and info["quote_kind"] == "simulated"
+    assert rc == 0 and info["quote_kind"] == "simulated"
+    assert info["identity_public_key"] == created.public_key.hex()
     keys = ["--identity-pk", info["identity_public_key"], "--ecdh-pk", info["ecdh_public_key"]]
     # Refused without a policy that allows the simulated platform...
     rc, out, _ = _run(capsys, "verify", str(quote), *keys)
@@ -105,7 +118,6 @@ def test_show_then_verify_a_simulated_worker(capsys: pytest.CaptureFixture[str],
     rc, out, _ = _run(capsys, "show", "--data-dir", str(tmp_path / "w"), "--platform",
                       "simulated", "--json")
     again = json.loads(out)
-    assert again["identity_created"] is False
     assert again["identity_public_key"] == info["identity_public_key"]
 
 
@@ -115,6 +127,7 @@ def test_show_prints_public_keys_only(capsys: pytest.CaptureFixture[str],
                                       as_json: bool) -> None:
     caplog.set_level(logging.DEBUG)
     data_dir = tmp_path / "w"
+    _start_worker(SimulatedPlatform(data_dir), data_dir)
     args = ["show", "--data-dir", str(data_dir), "--platform", "simulated"]
     rc, out, err = _run(capsys, *args, *(["--json"] if as_json else []))
     assert rc == 0
@@ -137,6 +150,7 @@ def test_show_on_gramine(capsys: pytest.CaptureFixture[str], tmp_path: Path,
     from phat_runtime.testing.tee import FakeGramine
 
     fake = FakeGramine(tmp_path / "attestation", sgx_sample.raw)
+    _start_worker(GramineSgxPlatform(fake.root), tmp_path / "w")
     rc, out, _ = _run(capsys, "show", "--data-dir", str(tmp_path / "w"), "--platform",
                       "gramine-sgx", "--gramine-dir", str(fake.root), "--json")
     info = json.loads(out)
@@ -147,6 +161,16 @@ def test_show_on_gramine(capsys: pytest.CaptureFixture[str], tmp_path: Path,
 
 def test_show_tdx_without_key_provider_fails_clearly(capsys: pytest.CaptureFixture[str],
                                                      tmp_path: Path) -> None:
+    (tmp_path / "identity.sealed").write_bytes(b"sealed by a TDX worker")
     rc, _, err = _run(capsys, "show", "--data-dir", str(tmp_path), "--platform", "tdx",
                       "--tsm-dir", str(tmp_path))
     assert rc == 1 and "no hardware sealing key" in err
+
+
+def test_show_never_creates_an_identity(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rc, out, err = _run(capsys, "show", "--data-dir", str(tmp_path / "w"))
+    assert rc == 1 and out == ""
+    assert err.count("\n") == 1 and "no worker identity" in err and "phat serve --data-dir" in err
+    assert not (tmp_path / "w").exists()
+    rc, _, err = _run(capsys, "show", "--data-dir", "/etc/passwd")
+    assert rc == 1 and "no worker identity at /etc/passwd/identity.sealed" in err
