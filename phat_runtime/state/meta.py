@@ -5,8 +5,14 @@ associated data), so the file shows neither the block height nor the root, and a
 with another cluster key fails on the key check with a clear
 :class:`~phat_runtime.errors.WrongStateKey` instead of on the first row it reads.
 
-The checkpoint record is ``msgpack([number, block_hash, state_root, lthash_vector])``; on open
-the root is recomputed from the vector and must match.
+Every record is SCALE (``codec/scale.py``), never a general-purpose serializer: the checkpoint
+carries the state root's accumulator, and its bytes must not depend on a library version::
+
+    epoch       u32
+    checkpoint  { number: u64, block_hash: [u8; 32], state_root: [u8; 32], lthash: [u16; 1024] }
+
+On open the root is recomputed from the LtHash lanes and must match. A file in another format
+(an older pre-release layout) is refused with a message that says what to do.
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import msgpack
-
+from phat_runtime.codec.scale import Reader, ScaleError, Writer
 from phat_runtime.errors import StateCorrupted, StateError, WrongStateKey
 from phat_runtime.state.checkpoint import Checkpoint
 from phat_runtime.state.root import VECTOR_BYTES, LtHash
 from phat_runtime.state.rows import MAX_EPOCH, NONCE_LEN, StateKeys, open_blob
 from phat_runtime.state.sqlite import FORMAT, Database
+
+HASH_LEN = 32
 
 _KEY_CHECK = b"phat_runtime state key check v1"
 
@@ -62,7 +69,11 @@ def load(db: Database, keys: StateKeys, new_epoch: int) -> tuple[int, Checkpoint
             put_epoch(db, keys, new_epoch)
         return new_epoch, None, LtHash()
     if fmt != FORMAT:
-        raise StateError(f"{db.path}: unsupported state store format {fmt!r}")
+        raise StateError(
+            f"state store {db.path} is in format {fmt.decode(errors='replace')!r}, and this "
+            f"version of phat_runtime reads {FORMAT.decode()!r} only (pre-release formats are "
+            "not migrated): move the file away and let the worker re-apply its blocks from the "
+            "chain, or start a new store")
     blob = db.get_meta("keycheck")
     if blob is None or open_blob(keys.meta_cipher, blob, _ad("keycheck")) != _KEY_CHECK:
         raise WrongStateKey(f"state store {db.path} was sealed under another cluster key "
@@ -71,7 +82,7 @@ def load(db: Database, keys: StateKeys, new_epoch: int) -> tuple[int, Checkpoint
     if raw_epoch is None or len(raw_epoch) != 4:
         raise StateCorrupted(f"state store {db.path}: the epoch record is missing",
                              owner="cluster", what="epoch record")
-    epoch = int.from_bytes(raw_epoch, "little")
+    epoch = Reader(raw_epoch).u32()
     raw = _open(db, keys, "checkpoint")
     if raw is None:
         return epoch, None, LtHash()
@@ -81,11 +92,11 @@ def load(db: Database, keys: StateKeys, new_epoch: int) -> tuple[int, Checkpoint
 
 def _decode_checkpoint(path: Path, raw: bytes) -> tuple[Checkpoint, LtHash]:
     try:
-        number, block_hash, root, vector = msgpack.unpackb(raw)
-        if not (isinstance(number, int) and isinstance(block_hash, bytes) and isinstance(root, bytes)
-                and isinstance(vector, bytes) and len(vector) == VECTOR_BYTES):
-            raise ValueError("wrong field types")
-    except Exception as exc:
+        reader = Reader(raw)
+        number, block_hash = reader.u64(), reader.array(HASH_LEN)
+        root, vector = reader.array(HASH_LEN), reader.array(VECTOR_BYTES)
+        reader.end()
+    except ScaleError as exc:
         raise StateCorrupted(f"state store {path}: the checkpoint record is malformed ({exc})",
                              owner="cluster", what="checkpoint record") from exc
     lthash = LtHash(vector)
@@ -94,15 +105,19 @@ def _decode_checkpoint(path: Path, raw: bytes) -> tuple[Checkpoint, LtHash]:
     return Checkpoint(number, block_hash, root), lthash
 
 
+def encode_checkpoint(checkpoint: Checkpoint, lthash: LtHash) -> bytes:
+    """SCALE ``{ number: u64, block_hash: [u8; 32], state_root: [u8; 32], lthash: [u16; 1024] }``."""
+    return (Writer().u64(checkpoint.number).raw(checkpoint.block_hash)
+            .raw(checkpoint.state_root).raw(lthash.vector()).finish())
+
+
 def put_checkpoint(db: Database, keys: StateKeys, checkpoint: Checkpoint, lthash: LtHash) -> None:
     """Within a transaction."""
-    record = msgpack.packb([checkpoint.number, checkpoint.block_hash, checkpoint.state_root,
-                            lthash.vector()])
-    db.put_meta("checkpoint", _seal(keys, "checkpoint", record))
+    db.put_meta("checkpoint", _seal(keys, "checkpoint", encode_checkpoint(checkpoint, lthash)))
 
 
 def put_epoch(db: Database, keys: StateKeys, epoch: int) -> None:
     """Within a transaction."""
     if not 0 <= epoch <= MAX_EPOCH:
         raise StateError(f"a key epoch is in 0..{MAX_EPOCH}")
-    db.put_meta("epoch", _seal(keys, "epoch", epoch.to_bytes(4, "little")))
+    db.put_meta("epoch", _seal(keys, "epoch", Writer().u32(epoch).finish()))

@@ -1,20 +1,20 @@
 """Encrypted state snapshots: export a store's committed state, import it into a new store.
 
 A worker holding the cluster key can start from a snapshot instead of replaying the chain from
-genesis. File format (version 1, little-endian)::
+genesis. File format (version 2, little-endian; plaintexts are SCALE)::
 
-    header  = b"PHATSNP\\x01" ‖ file_id (16 random bytes)
+    header  = b"PHATSNP\\x02" ‖ file_id (16 random bytes)
     frame   = u32 length ‖ nonce (12) ‖ AES-256-GCM ciphertext ‖ tag (16)
     key     = symmetric_key(cluster secret, "phat/state/v1/snapshot", file_id)
     AD(i)   = header ‖ u64 i ‖ final flag (1 byte)
-    frame 0 = msgpack([block number, block hash, state root, entry count])
-    frame i = records u32 len(key) ‖ key ‖ u32 len(value) ‖ value; the last frame has flag 1
+    frame 0 = { number: u64, block_hash: [u8; 32], state_root: [u8; 32], entries: u64 }
+    frame i = entries (key: Vec<u8>, value: Vec<u8>), back to back; the last frame has flag 1
 
 The AD binds each frame to this file and its position, so frames cannot be reordered, dropped,
 spliced from another snapshot, or the file cut short without detection. Import re-seals every
 entry under the importing store's epoch, recomputes the state root and installs the checkpoint
 in one SQLite transaction only if the root matches. A snapshot that does not decrypt under this
-cluster key raises :class:`~phat_runtime.errors.WrongStateKey`.
+cluster key raises :class:`~phat_runtime.errors.WrongStateKey`. Snapshot files are ``0600``.
 """
 
 from __future__ import annotations
@@ -25,19 +25,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-import msgpack
-
+from phat_runtime.codec.scale import Reader, ScaleError, Writer
 from phat_runtime.errors import StateCorrupted, StateError, WrongStateKey
 from phat_runtime.state import meta
 from phat_runtime.state.checkpoint import Checkpoint
 from phat_runtime.state.root import LtHash
 from phat_runtime.state.rows import BATCH_ID_LEN, NONCE_LEN, TAG_LEN, StateKeys, open_blob
-from phat_runtime.state.sqlite import Database
+from phat_runtime.state.sqlite import FILE_MODE, Database, make_private_dirs
 
 if TYPE_CHECKING:
     from phat_runtime.state.store import EncryptedStore
 
-MAGIC = b"PHATSNP\x01"
+MAGIC = b"PHATSNP\x02"
+HASH_LEN = 32
 FILE_ID_LEN = 16
 #: Plaintext bytes gathered before a frame is sealed; one record may make a frame larger.
 FRAME_TARGET = 1 << 20
@@ -67,17 +67,19 @@ def export_snapshot(store: EncryptedStore, db: Database, keys: StateKeys, path: 
         out.write(len(blob).to_bytes(4, "little") + blob)
         index += 1
 
-    with db.reading(), open(tmp, "wb") as out:
+    make_private_dirs(path.parent)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)  # a leftover .tmp from a crashed export may have another mode
+    with db.reading(), os.fdopen(fd, "wb") as out:
         count = db.count()
         out.write(header)
-        frame(out, msgpack.packb([checkpoint.number, checkpoint.block_hash,
-                                  checkpoint.state_root, count]), False)
+        frame(out, Writer().u64(checkpoint.number).raw(checkpoint.block_hash)
+              .raw(checkpoint.state_root).u64(count).finish(), False)
         chunk = io.BytesIO()
         for row in db.iter_rows():
             key, value = keys.open_row(row)
             lthash.add(key, value)
-            chunk.write(len(key).to_bytes(4, "little") + key + len(value).to_bytes(4, "little"))
-            chunk.write(value)
+            chunk.write(Writer().blob(key).blob(value).finish())
             if chunk.tell() >= FRAME_TARGET:
                 frame(out, chunk.getvalue(), False)
                 chunk = io.BytesIO()
@@ -94,7 +96,11 @@ def export_snapshot(store: EncryptedStore, db: Database, keys: StateKeys, path: 
 def _frames(src: BinaryIO, keys: StateKeys, path: Path) -> Iterator[tuple[bytes, bool]]:
     header = src.read(len(MAGIC) + FILE_ID_LEN)
     if len(header) != len(MAGIC) + FILE_ID_LEN or not header.startswith(MAGIC):
-        raise StateError(f"{path} is not a phat state snapshot (version 1)")
+        if header.startswith(MAGIC[:-1]):
+            raise StateError(f"{path} is a phat state snapshot of version {header[len(MAGIC) - 1]}; "
+                             f"this version of phat_runtime reads version {MAGIC[-1]} only: export "
+                             "a new snapshot with a current worker")
+        raise StateError(f"{path} is not a phat state snapshot (version {MAGIC[-1]})")
     cipher = keys.snapshot_cipher(header[len(MAGIC):])
     index = 0
     while True:
@@ -121,19 +127,11 @@ def _frames(src: BinaryIO, keys: StateKeys, path: Path) -> Iterator[tuple[bytes,
 
 
 def _records(path: Path, plain: bytes) -> Iterator[tuple[bytes, bytes]]:
-    at = 0
+    reader = Reader(plain)
     try:
-        while at < len(plain):
-            klen = int.from_bytes(plain[at : at + 4], "little")
-            key = plain[at + 4 : at + 4 + klen]
-            at += 4 + klen
-            vlen = int.from_bytes(plain[at : at + 4], "little")
-            value = plain[at + 4 : at + 4 + vlen]
-            at += 4 + vlen
-            if len(key) != klen or len(value) != vlen or at > len(plain):
-                raise ValueError("record runs past its frame")
-            yield key, value
-    except ValueError as exc:
+        while reader.pos < len(plain):
+            yield reader.blob(), reader.blob()
+    except ScaleError as exc:
         raise StateCorrupted(f"snapshot {path}: malformed record ({exc})",
                              owner="snapshot", what="record") from exc
 
@@ -148,9 +146,11 @@ def import_snapshot(path: Path, db: Database, keys: StateKeys, epoch: int) -> tu
         frames = _frames(src, keys, path)
         head, final = next(frames)
         try:
-            number, block_hash, root, expected = msgpack.unpackb(head)
-            checkpoint = Checkpoint(int(number), bytes(block_hash), bytes(root))
-        except Exception as exc:
+            reader = Reader(head)
+            checkpoint = Checkpoint(reader.u64(), reader.array(HASH_LEN), reader.array(HASH_LEN))
+            expected = reader.u64()
+            reader.end()
+        except ScaleError as exc:
             raise StateCorrupted(f"snapshot {path}: malformed header frame",
                                  owner="snapshot", what="header") from exc
         lthash = LtHash()

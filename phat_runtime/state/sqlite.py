@@ -14,10 +14,16 @@ deterministic — the store goes back to an older, self-consistent checkpoint an
 re-applies from there — but it is only safe if nothing derived from the lost blocks (signed
 receipts, published checkpoints) left the worker before the next WAL checkpoint; hence FULL by
 default. sqlite3 errors are translated to :class:`~phat_runtime.errors.StateError`.
+
+File modes: the database is created ``0600`` before SQLite opens it (SQLite gives its ``-wal``
+and ``-shm`` files the database's mode), an existing store's files are narrowed to ``0600``, and
+every directory the store creates for it is ``0700``. Contents are sealed; the modes keep even
+the sealed bytes and their sizes to the worker's user, as for the TEE-sealed key files.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -26,7 +32,7 @@ from pathlib import Path
 from phat_runtime.errors import StateError
 from phat_runtime.state.rows import Row
 
-FORMAT = b"phat-state/1"
+FORMAT = b"phat-state/2"
 SYNC_MODES = ("FULL", "NORMAL")
 #: Host parameters per ``IN (...)`` lookup (SQLite's historical limit is 999).
 _CHUNK = 500
@@ -41,7 +47,47 @@ CREATE TABLE IF NOT EXISTS kv (
 );
 CREATE INDEX IF NOT EXISTS kv_owner ON kv (owner);
 """
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+#: Files of one store beside the database (SQLite's WAL and shared-memory index).
+SIDE_FILES = ("-wal", "-shm")
 _ROW = "SELECT khash, owner, epoch, skey, value FROM kv"
+
+
+def make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and its missing parents, each ``0700`` (existing ones untouched)."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    for made in reversed(missing):
+        try:
+            made.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            pass  # made concurrently: leave its mode to whoever made it
+        else:
+            os.chmod(made, DIR_MODE)  # the umask may have narrowed it; never widened
+
+
+def private_files(path: Path) -> None:
+    """Create the store's database file ``0600`` if it is missing; narrow it and its WAL and
+    shared-memory files to ``0600`` if they exist with a wider mode."""
+    make_private_dirs(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        os.fchmod(fd, FILE_MODE)
+        os.close(fd)
+    for name in (path, *(path.with_name(path.name + side) for side in SIDE_FILES)):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, FILE_MODE)
+        except FileNotFoundError:
+            pass
 
 
 @contextmanager
@@ -64,6 +110,11 @@ class Database:
         path = Path(path)
         if synchronous not in SYNC_MODES:
             raise StateError(f"synchronous must be one of {SYNC_MODES}, not {synchronous!r}")
+        try:
+            private_files(path)
+        except OSError as exc:
+            raise StateError(f"state store {path}: cannot create or protect the file "
+                             f"({exc.strerror}); check the directory's owner and permissions") from exc
         with _translated(path, "opening"):
             conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             try:

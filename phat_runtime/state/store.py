@@ -28,6 +28,7 @@ from types import TracebackType
 from phat_runtime.errors import ConfigError, StateError
 from phat_runtime.state import meta
 from phat_runtime.state.checkpoint import Checkpoint
+from phat_runtime.state.meta import HASH_LEN
 from phat_runtime.state.root import LtHash
 from phat_runtime.state.rows import (
     BATCH_ID_LEN,
@@ -177,13 +178,19 @@ class EncryptedStore:
         """Seal and write every pending write plus the checkpoint, atomically; the new root."""
         with self._lock:
             self._check_open()
+            block_hash = bytes(block_hash)
+            if len(block_hash) != HASH_LEN:
+                raise StateError(f"a block hash is {HASH_LEN} bytes (H256), not "
+                                 f"{len(block_hash)}: pass the block's 32-byte hash")
+            if not 0 <= number < 2**64:
+                raise StateError(f"block number {number} is not a u64")
             last = self.checkpoint
             if last is not None and number <= last.number:
                 raise StateError(f"block {number} is not after the last committed block "
                                  f"{last.number}: refusing to apply a block twice")
             lthash = self._lthash.copy()
             upserts, deletes = self._seal_changes(lthash)
-            checkpoint = Checkpoint(number, bytes(block_hash), lthash.root())
+            checkpoint = Checkpoint(number, block_hash, lthash.root())
             with self._db.transaction(f"committing block {number}"):
                 self._db.upsert(upserts)
                 self._db.delete(deletes)

@@ -58,7 +58,7 @@ def test_order_independent_and_sensitive_to_every_entry() -> None:
     roots.add(state_root(entries[1:]))  # one entry missing
     roots.add(state_root([*entries, entries[0]]))  # one entry twice
     roots.add(state_root([(entries[0][0], b"x"), *entries[1:]]))  # one value changed
-    roots.add(state_root([(b"\x00\x00", b""), *entries[1:]]))  # key/value boundary moved
+    roots.add(state_root([(b"\x00\x00", bytes(32)), *entries[1:]]))  # key/value boundary moved
     assert len(roots) == 5
 
 

@@ -23,7 +23,7 @@ def _fill(store: EncryptedStore, n: int, block: int) -> dict[bytes, bytes]:
     data[b"Bbalance"] = b"\x01" * 16
     for key, value in data.items():
         store.set(key, value)
-    store.commit_block(block, b"")
+    store.commit_block(block, bytes(32))
     return data
 
 
@@ -36,7 +36,7 @@ def test_rotation_seals_new_writes_only_and_keeps_the_root(store: EncryptedStore
     new_key = storage_key(CONTRACT_A, b"new")
     store.set(new_key, b"after rotation")
     store.set(storage_key(CONTRACT_B, b"\x00"), b"rewritten")
-    store.commit_block(2, b"")
+    store.commit_block(2, bytes(32))
     assert _epochs(db_path) == {0: 10, 1: 2}
     store.close()
     with EncryptedStore.open(db_path, secret) as again:

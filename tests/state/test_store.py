@@ -48,38 +48,38 @@ def test_reads_see_pending_writes_and_commit_makes_them_durable(
 
 
 def test_block_context_commits_or_drops_everything(store: EncryptedStore) -> None:
-    with store.block(1, b"h1") as batch:
+    with store.block(1, b"\x01" * 32) as batch:
         batch.set(b"Bx", b"1")
         batch.set(b"By", b"2")
     assert store.checkpoint is not None and store.checkpoint.number == 1
-    with pytest.raises(RuntimeError), store.block(2, b"h2") as batch:
+    with pytest.raises(RuntimeError), store.block(2, b"\x02" * 32) as batch:
         batch.set(b"Bx", b"changed")
         raise RuntimeError("the block failed")
     assert store.get(b"Bx") == b"1" and store.pending == 0 and store.checkpoint.number == 1
     store.set(b"Bz", b"stray")
-    with pytest.raises(StateError, match="pending outside a block"), store.block(3, b"h3"):
+    with pytest.raises(StateError, match="pending outside a block"), store.block(3, b"\x03" * 32):
         pass
 
 
 def test_a_block_is_never_committed_twice(store: EncryptedStore) -> None:
-    store.commit_block(5, b"h")
+    store.commit_block(5, bytes(32))
     for number in (5, 4):
         with pytest.raises(StateError, match="refusing to apply a block twice"):
-            store.commit_block(number, b"h")
-    store.commit_block(6, b"h")
+            store.commit_block(number, bytes(32))
+    store.commit_block(6, bytes(32))
 
 
 def test_unchanged_and_deleted_values_keep_the_root_consistent(store: EncryptedStore) -> None:
     store.set(b"Ba", b"1")
     store.set(b"Bb", b"2")
-    root = store.commit_block(1, b"").state_root
+    root = store.commit_block(1, bytes(32)).state_root
     store.set(b"Ba", b"1")  # rewriting the same value changes nothing
-    assert store.commit_block(2, b"").state_root == root
+    assert store.commit_block(2, bytes(32)).state_root == root
     store.delete(b"Bb")
     store.delete(b"Bnever")  # deleting a missing key is a no-op
-    assert store.commit_block(3, b"").state_root == state_root([(b"Ba", b"1")])
+    assert store.commit_block(3, bytes(32)).state_root == state_root([(b"Ba", b"1")])
     store.set(b"Bb", b"2")
-    assert store.commit_block(4, b"").state_root == root
+    assert store.commit_block(4, bytes(32)).state_root == root
     assert store.verify() == root
 
 
@@ -99,10 +99,10 @@ def test_prefix_scans_match_a_memory_backend(store: EncryptedStore) -> None:
                 store.set(key, value)
                 memory.set(key, value)
         prefixes = [b"", b"S", b"B", b"N", b"C", b"K", b"S" + CONTRACT_A, b"S" + CONTRACT_B[:5],
-                    storage_key(CONTRACT_A, b""), storage_key(CONTRACT_B, b"\x03")]
+                    storage_key(CONTRACT_A, bytes(32)), storage_key(CONTRACT_B, b"\x03")]
         for prefix in prefixes:  # pending writes merged in...
             assert list(store.iter_prefix(prefix)) == list(memory.iter_prefix(prefix)), prefix
-        store.commit_block(block, b"")
+        store.commit_block(block, bytes(32))
         for prefix in prefixes:  # ...and after the commit
             assert list(store.iter_prefix(prefix)) == list(memory.iter_prefix(prefix)), prefix
         assert store.state_root == state_root(memory.iter_prefix(b""))
@@ -110,7 +110,7 @@ def test_prefix_scans_match_a_memory_backend(store: EncryptedStore) -> None:
 
 def test_overlays_stack_on_the_store(store: EncryptedStore) -> None:
     store.set(b"Ba", b"1")
-    store.commit_block(1, b"")
+    store.commit_block(1, bytes(32))
     frame = Overlay(store)
     frame.set(b"Bb", b"2")
     frame.delete(b"Ba")
@@ -123,7 +123,7 @@ def test_overlays_stack_on_the_store(store: EncryptedStore) -> None:
 def test_concurrent_readers_during_a_block(store: EncryptedStore) -> None:
     for i in range(50):
         store.set(b"B" + bytes([i]), bytes([i]) * 10)
-    store.commit_block(1, b"")
+    store.commit_block(1, bytes(32))
     errors: list[str] = []
 
     def reader() -> None:
@@ -137,7 +137,7 @@ def test_concurrent_readers_during_a_block(store: EncryptedStore) -> None:
         t.start()
     for block in range(2, 6):
         store.set(b"B\x00", b"new")
-        store.commit_block(block, b"")
+        store.commit_block(block, bytes(32))
     for t in threads:
         t.join()
     assert errors == []
@@ -164,6 +164,6 @@ def test_not_a_state_store(tmp_path: Path, secret: bytes) -> None:
 def test_normal_synchronous_mode_is_accepted(db_path: Path, secret: bytes) -> None:
     with EncryptedStore.open(db_path, secret, synchronous="NORMAL") as store:
         store.set(b"Ba", b"1")
-        store.commit_block(1, b"")
+        store.commit_block(1, bytes(32))
     with raw(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -185,7 +185,7 @@ def test_other_column_edits_are_detected(real: tuple[EncryptedStore, RealStore])
     khash, key = next((h, k) for h, k in _rows(store).items() if k[:1] == b"S")
     with raw(info.path) as conn:
         for column, bad in (("epoch", 1), ("epoch", -5), ("epoch", "zero"), ("value", "text"),
-                            ("value", b""), ("skey", b"short")):
+                            ("value", bytes(32)), ("skey", b"short")):
             saved = conn.execute(f"SELECT {column} FROM kv WHERE khash = ?", (khash,)).fetchone()[0]
             conn.execute(f"UPDATE kv SET {column} = ? WHERE khash = ?", (bad, khash))
             with pytest.raises(StateCorrupted, match=to_ss58(owner_of(key))):
@@ -204,7 +204,7 @@ def test_deleted_or_rolled_back_rows_are_caught_by_verify(real: tuple[EncryptedS
     before = store.get(key)
     assert before is not None
     store.set(key, before + b"\x00")
-    store.commit_block(store.checkpoint.number + 1 if store.checkpoint else 1, b"")
+    store.commit_block(store.checkpoint.number + 1 if store.checkpoint else 1, bytes(32))
     with raw(info.path) as conn:
         conn.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?)", old_row)  # per-row rollback
     assert store.get(key) == before  # a valid old row authenticates: AEAD alone cannot tell...
@@ -226,7 +226,7 @@ def test_a_tampered_old_value_aborts_the_block_that_overwrites_it(real: tuple[En
         conn.execute("UPDATE kv SET value = zeroblob(40) WHERE khash = ?", (khash,))
     store.set(key, b"\x01" * 16)
     with pytest.raises(StateCorrupted, match="balances"):
-        store.commit_block(checkpoint.number + 1, b"")
+        store.commit_block(checkpoint.number + 1, bytes(32))
     assert store.checkpoint == checkpoint  # nothing committed
 
 
@@ -243,5 +243,5 @@ def test_tampered_metadata_is_detected_on_open(real_store_file: RealStore, tmp_p
     shutil.copy(real_store_file.path, path)
     with raw(path) as conn:
         conn.execute("UPDATE meta SET value = ? WHERE name = 'format'", (b"other/9",))
-    with pytest.raises(StateError, match="unsupported state store format"):
+    with pytest.raises(StateError, match="is in format 'other/9'.*reads 'phat-state/2' only"):
         EncryptedStore.open(path, real_store_file.secret)
