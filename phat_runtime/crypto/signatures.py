@@ -1,12 +1,21 @@
-"""Signature primitives with Substrate (sp_core) semantics: secp256k1 recovery, sr25519 verify.
+"""Signature primitives with Substrate (sp_core) semantics: secp256k1 recovery, sr25519 and
+ed25519 verify.
 
 Pure functions over bytes; invalid input yields ``None`` / ``False``, never an exception, so
 host functions can map failures to return codes.
+
+ed25519 is consensus-relevant (pink's ``verify`` runs in transactions): sp_core verifies with
+ed25519-zebra, i.e. the ZIP-215 rules — S must be canonical (< ℓ); A and R may be any curve
+point encoding, non-canonical y and small-order points included; the cofactored equation
+[8][S]B = [8]R + [8][k]A decides. PyNaCl/libsodium rejects small-order A and uses the
+cofactorless equation, so it disagrees on such signatures: :func:`ed25519_verify` uses the
+ed25519-zebra bindings and nothing else may verify ed25519 here.
 """
 
 from __future__ import annotations
 
 import coincurve
+import ed25519_zebra
 import sr25519
 
 from phat_runtime.crypto.hashing import keccak_256
@@ -52,5 +61,15 @@ def sr25519_verify(signature: bytes, message: bytes, public_key: bytes) -> bool:
         return False
     try:
         return bool(sr25519.verify(signature, message, public_key))
+    except Exception:
+        return False
+
+
+def ed25519_verify(signature: bytes, message: bytes, public_key: bytes) -> bool:
+    """ed25519 verification as sp_core does it (ed25519-zebra, ZIP-215 rules)."""
+    if len(signature) != 64 or len(public_key) != 32:
+        return False
+    try:
+        return bool(ed25519_zebra.ed_verify(signature, message, public_key))
     except Exception:
         return False

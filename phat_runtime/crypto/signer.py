@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import enum
 
-import nacl.exceptions
 import nacl.signing
 import sr25519
 
 from phat_runtime.crypto.kdf import sr25519_pair_from_seed, sr25519_public
+from phat_runtime.crypto.signatures import ed25519_verify, sr25519_verify
 
 
 class Scheme(enum.IntEnum):
@@ -67,15 +67,10 @@ class Signer:
 
 
 def verify(scheme: int, public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """True iff ``signature`` is valid; malformed keys or signatures are simply invalid."""
-    if len(public_key) != 32 or len(signature) != 64:
-        return False
-    try:
-        if scheme == Scheme.SR25519:
-            return bool(sr25519.verify(signature, message, public_key))
-        if scheme == Scheme.ED25519:
-            nacl.signing.VerifyKey(public_key).verify(message, signature)
-            return True
-    except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
-        return False
+    """True iff ``signature`` is valid; malformed keys or signatures are simply invalid.
+    ed25519 follows sp_core (ZIP-215, :func:`~phat_runtime.crypto.signatures.ed25519_verify`)."""
+    if scheme == Scheme.SR25519:
+        return sr25519_verify(signature, message, public_key)
+    if scheme == Scheme.ED25519:
+        return ed25519_verify(signature, message, public_key)
     return False

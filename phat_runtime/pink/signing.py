@@ -5,7 +5,11 @@ sp_core semantics over our Python libraries:
 - sr25519 (py-sr25519-bindings, signing context ``"substrate"``): a key is a 32-byte mini secret
   (Ed25519 expansion, ``Pair::from_seed``) or a 64-byte secret (scalar ‖ nonce, what
   ``derive_sr25519_key`` returns); 32-byte public key, 64-byte signature.
-- ed25519 (PyNaCl): a key is a 32-byte seed; 32-byte public key, 64-byte signature.
+- ed25519: a key is a 32-byte seed; 32-byte public key, 64-byte signature. Signing is RFC 8032
+  (PyNaCl; deterministic, the same bytes sp_core gives); **verifying follows sp_core's
+  ed25519-zebra (ZIP-215) rules** through :func:`~phat_runtime.crypto.signatures.ed25519_verify`
+  — small-order and non-canonical points accepted, non-canonical S refused, cofactored
+  equation — because ``verify`` runs in transactions and must agree with Substrate.
 - ecdsa secp256k1 (coincurve): a key is a 32-byte secret; ``sign`` signs blake2_256(message)
   (RFC 6979, so the same bytes sp_core gives); a signature is r ‖ s ‖ v with v ∈ {0, 1};
   the public key is 33 bytes compressed; verifying recovers the key and compares.
@@ -22,14 +26,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import coincurve
-import nacl.exceptions
 import nacl.signing
 import sr25519
 
 from phat_runtime.codec.scale import Reader, ScaleError
 from phat_runtime.crypto.hashing import blake2_256
 from phat_runtime.crypto.kdf import derive_contract_sr25519
-from phat_runtime.crypto.signatures import ecdsa_recover_compressed
+from phat_runtime.crypto.signatures import ecdsa_recover_compressed, ed25519_verify
 from phat_runtime.errors import ChainExtensionError
 from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv, decode
 from phat_runtime.pink.misc import OK, encode_bool, encode_bytes
@@ -130,11 +133,7 @@ def verify(sig_type: SigType, public: bytes, message: bytes, signature: bytes) -
             return bool(sr25519.verify(signature, message, public))
         except ValueError:  # not a schnorrkel signature / not a curve point: just false
             return False
-    try:
-        nacl.signing.VerifyKey(public).verify(message, signature)
-    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, nacl.exceptions.TypeError):
-        return False
-    return True
+    return ed25519_verify(signature, message, public)
 
 
 def public_key(sig_type: SigType, key: bytes) -> bytes:
