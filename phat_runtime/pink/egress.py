@@ -148,6 +148,33 @@ LOOPBACK = _nets("127.0.0.0/8", "::1/128")
 PRIVATE = _nets("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
 #: Never a destination: "this host", multicast, reserved/broadcast.
 NON_ROUTABLE = _nets("0.0.0.0/8", "::/128", "224.0.0.0/4", "240.0.0.0/4", "ff00::/8")
+#: IANA special-purpose ranges that are not globally reachable, named for error messages. Python's
+#: ``is_global`` (also checked) covers most of them, but its table differs between Python
+#: versions, so these are listed explicitly; refused unless ``allow_non_global``.
+SPECIAL_PURPOSE: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = tuple(
+    (ipaddress.ip_network(cidr), name) for cidr, name in (
+        ("192.0.0.0/24", "an IETF protocol assignment (192.0.0.0/24)"),
+        ("192.0.2.0/24", "TEST-NET-1, reserved for documentation"),
+        ("198.51.100.0/24", "TEST-NET-2, reserved for documentation"),
+        ("203.0.113.0/24", "TEST-NET-3, reserved for documentation"),
+        ("198.18.0.0/15", "the benchmarking range (198.18.0.0/15)"),
+        ("192.88.99.0/24", "the deprecated 6to4 relay anycast range"),
+        ("2001:db8::/32", "reserved for documentation (2001:db8::/32)"),
+        ("3fff::/20", "reserved for documentation (3fff::/20)"),
+        ("2001::/32", "a Teredo tunnel address (2001::/32)"),
+        ("2001::/23", "an IETF protocol assignment (2001::/23)"),
+        ("100::/64", "the discard-only prefix (100::/64)"),
+        ("64:ff9b:1::/48", "a local-use NAT64 prefix (64:ff9b:1::/48)"),
+        ("fec0::/10", "a deprecated site-local address (fec0::/10)"),
+        ("5f00::/16", "an SRv6 segment identifier (5f00::/16)"),
+    )
+)
+#: Inside those ranges, IANA marks these globally reachable (PCP and TURN anycast, AMT, AS112,
+#: ORCHIDv2, …); Python 3.11's ``is_global`` does not know it.
+GLOBAL_EXCEPTIONS = _nets(
+    "192.0.0.9/32", "192.0.0.10/32", "2001:1::1/128", "2001:1::2/128", "2001:1::3/128",
+    "2001:3::/32", "2001:4:112::/48", "2001:20::/28", "2001:30::/28",
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -164,6 +191,9 @@ class EgressPolicy:
     allow_loopback: bool = False  # 127.0.0.0/8, ::1
     allow_private: bool = False  # 10/8, 172.16/12, 192.168/16, 100.64/10 (CGNAT), fc00::/7
     allow_link_local: bool = False  # 169.254/16, fe80::/10 — metadata endpoints stay refused
+    #: Everything else that is not globally routable: TEST-NETs, benchmarking, documentation,
+    #: Teredo, … (:data:`SPECIAL_PURPOSE` and whatever ``ipaddress`` says is not ``is_global``).
+    allow_non_global: bool = False
     #: CIDRs allowed whatever the categories say (the only way to reach a metadata address).
     allow_networks: tuple[str, ...] = ()
     #: CIDRs refused whatever else says; checked first.
@@ -204,6 +234,13 @@ class EgressPolicy:
         ):
             if _in(ip, networks):
                 return None if allowed else f"{address} is {what}, which this worker's egress policy refuses"
+        if embedded is not None or self.allow_non_global or _in(ip, GLOBAL_EXCEPTIONS):
+            return None  # an embedding address goes where its IPv4 goes, judged above
+        for network, name in SPECIAL_PURPOSE:
+            if ip.version == network.version and ip in network:
+                return f"{address} is {name}, not globally routable; this worker's egress policy refuses it"
+        if not ip.is_global:
+            return f"{address} is not globally routable (IANA special-purpose); this worker's egress policy refuses it"
         return None
 
 

@@ -51,7 +51,25 @@ REFUSED_BY_DEFAULT = [
     "100.100.100.200", "0.0.0.0", "0.1.2.3", "::", "224.0.0.1", "255.255.255.255", "ff02::1",
     "::ffff:127.0.0.1", "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "2002:7f00:1::1", "fe80::1%1",
 ]
-PUBLIC = ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"]
+PUBLIC = [
+    "8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8",
+    "2002:808:808::1", "64:ff9b::808:808",  # 6to4 / NAT64 of a public IPv4
+    "192.0.0.9", "2001:4:112::1", "2001:20::1",  # IANA: globally reachable inside special ranges
+]
+#: Not globally routable, one address per range (issue 11 item 11), with the range's name.
+NOT_GLOBAL = {
+    "198.18.0.1": "benchmarking", "198.19.255.254": "benchmarking",
+    "192.0.2.1": "TEST-NET-1", "198.51.100.7": "TEST-NET-2", "203.0.113.9": "TEST-NET-3",
+    "192.0.0.8": "IETF protocol assignment", "192.88.99.1": "6to4 relay anycast",
+    "2001:db8::1": "documentation", "3fff::1": "documentation",
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2": "Teredo", "2001:0::1": "Teredo",
+    "2001:10::1": "IETF protocol assignment", "100::1": "discard-only",
+    "64:ff9b:1::1": "local-use NAT64", "fec0::1": "site-local", "5f00::1": "SRv6",
+}
+#: IPv6 addresses that embed a non-global IPv4 (6to4 2002::/16, NAT64 64:ff9b::/96, mapped):
+#: ``is_global`` says True for the first two, so the embedded address must be checked.
+EMBEDDING_NOT_GLOBAL = ["2002:c000:201::1", "2002:c612:1::1", "64:ff9b::c000:201", "64:ff9b::c612:1",
+                        "::ffff:203.0.113.9", "2002:c0a8:101::1", "64:ff9b::7f00:1"]
 
 
 @pytest.mark.parametrize("address", REFUSED_BY_DEFAULT)
@@ -62,6 +80,31 @@ def test_default_policy_refuses_internal_addresses(address: str) -> None:
 @pytest.mark.parametrize("address", PUBLIC)
 def test_default_policy_allows_public_addresses(address: str) -> None:
     assert EgressPolicy().refusal(address) is None
+
+
+@pytest.mark.parametrize("address", sorted(NOT_GLOBAL))
+def test_default_policy_refuses_every_non_global_range(address: str) -> None:
+    why = EgressPolicy().refusal(address)
+    assert why is not None and "not globally routable" in why and NOT_GLOBAL[address].lower() in why.lower()
+
+
+@pytest.mark.parametrize("address", EMBEDDING_NOT_GLOBAL)
+def test_embedded_ipv4_of_6to4_and_nat64_is_judged(address: str) -> None:
+    why = EgressPolicy().refusal(address)
+    assert why is not None and "embeds" in why
+
+
+def test_allow_non_global_opens_only_the_special_ranges() -> None:
+    policy = EgressPolicy(allow_non_global=True)
+    for address in [*NOT_GLOBAL, "2002:c000:201::1", "64:ff9b::c612:1"]:
+        assert policy.refusal(address) is None, address
+    # loopback, private, link-local and metadata keep their own switches
+    for address in ["127.0.0.1", "10.0.0.1", "169.254.1.1", "169.254.169.254", "2002:7f00:1::1", "0.0.0.0"]:
+        assert policy.refusal(address), address
+    # an operator's deny list still wins; allow_networks opens a single range without the switch
+    assert EgressPolicy(allow_non_global=True, deny_networks=("198.18.0.0/15",)).refusal("198.18.0.1")
+    assert EgressPolicy(allow_networks=("198.18.0.0/15",)).refusal("198.18.0.1") is None
+    assert EgressPolicy(allow_networks=("198.18.0.0/15",)).refusal("192.0.2.1")
 
 
 def test_each_category_opens_only_itself() -> None:
@@ -121,6 +164,19 @@ def test_name_resolving_only_to_refused_addresses_is_not_allowed(server: LocalSe
     with HttpxEgress(LOOPBACK_ONLY, resolver=resolver) as egress, pytest.raises(EgressError) as info:
         egress.send(HttpRequest(f"http://rebind.test:{server.port}/", "GET"), 2)
     assert info.value.kind is E.NOT_ALLOWED and "rebind.test resolves to" in info.value.message
+
+
+@pytest.mark.parametrize("answer", ["198.18.0.1", "192.0.2.1", "2001:db8::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+                                    "2002:c0a8:101::1", "64:ff9b::7f00:1"])
+def test_names_resolving_to_non_global_addresses_open_no_socket(answer: str) -> None:
+    resolver = FakeResolver({"bench.test": [answer]})
+    with HttpxEgress(resolver=resolver) as egress, pytest.raises(EgressError) as info:
+        egress.send(HttpRequest("http://bench.test/", "GET"), 2)
+    assert info.value.kind is E.NOT_ALLOWED and f"bench.test resolves to {answer}" in info.value.message
+    with HttpxEgress() as egress, pytest.raises(EgressError) as literal:  # an IP literal: no DNS at all
+        host = f"[{answer}]" if ":" in answer else answer
+        egress.send(HttpRequest(f"http://{host}/", "GET"), 2)
+    assert literal.value.kind is E.NOT_ALLOWED
 
 
 def test_slow_dns_is_bounded_by_the_deadline() -> None:
