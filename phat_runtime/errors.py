@@ -1,8 +1,10 @@
 """The one exception tree of phat_runtime.
 
-Every error we raise derives from :class:`PhatError`; foreign exceptions (wasmtime traps,
+Every error we raise derives from :class:`PhatError` and is drawn below exactly once (with the
+module that defines it when that is not this one); foreign exceptions (wasmtime traps,
 scalecodec failures, OS errors) are translated at the boundary and raised ``from`` the
-original. The tree::
+original. ``tests/test_errors.py`` walks every module of the package and holds this drawing to
+the code. The tree::
 
     PhatError
     ├── ConfigError                 bad configuration or arguments to our API
@@ -16,7 +18,11 @@ original. The tree::
     ├── MetadataError               ink! metadata / bundle unreadable or inconsistent
     │   ├── UnknownLabel            no constructor / message / event with that label
     │   ├── EncodeError             arguments do not match the metadata (names arg and type)
-    │   └── DecodeError             bytes do not decode as the metadata says
+    │   ├── DecodeError             bytes do not decode as the metadata says
+    │   │   └── ScaleError          (codec/scale.py) not the SCALE encoding expected:
+    │   │                           truncated, bad variant or length, trailing bytes
+    │   └── SourceHashMismatch      metadata from another build: `source.hash` is not the code's
+    │                               hash (also a UserWarning: warned, or raised when strict)
     ├── NotFound
     │   ├── CodeNotFound            no code with that hash in the cluster
     │   └── ContractNotFound        no contract at that address
@@ -30,14 +36,33 @@ original. The tree::
     │   ├── CallDepthExceeded       more than 5 nested frames
     │   ├── ReentranceDenied        re-entry without ALLOW_REENTRY
     │   └── InternalError           a bug in the host (reported, worker stays up)
+    ├── EgressError                 (pink/egress.py) a contract's HTTP request got no response;
+    │                               ``kind`` is pink's HttpRequestError (never leaves pink/)
     ├── StateError                  the state backend failed or found corruption
     │   ├── StateCorrupted          stored state failed authentication (names the contract)
     │   └── WrongStateKey           store or snapshot sealed under another cluster key
-    └── TeeError                    a TEE platform, sealing or attestation input failed
-        ├── PlatformError           device / file protocol of the TEE failed
-        ├── SealingError            sealed data does not unseal (never silently replaced)
-        └── AttestationError        attestation inputs unusable
-            └── PolicyError         an attestation policy file is invalid
+    ├── TeeError                    a TEE platform, sealing or attestation input failed
+    │   ├── PlatformError           device / file protocol of the TEE failed
+    │   ├── SealingError            sealed data does not unseal (never silently replaced)
+    │   └── AttestationError        attestation inputs unusable
+    │       └── PolicyError         an attestation policy file is invalid
+    ├── EnvelopeError               (crypto/e2e.py) an encrypted envelope does not open: bad
+    │                               X25519 key, wrong nonce length, wrong key or tampered bytes
+    ├── RpcError                    (worker/error_codes.py) a request refused with a public
+    │                               error code (``code``, HTTP ``status``); safe to show
+    ├── BodyError                   (rpc/bodies.py) a body that is not a well-formed envelope
+    ├── VerificationError           (rpc/client.py) the worker's attestation or a receipt did
+    │                               not verify: do not trust the response
+    ├── WorkerError                 (rpc/client.py) the worker refused a client's request
+    └── DeployFailed                (testing/harness.py, tests only; also an AssertionError) a
+                                    test harness constructor did not succeed
+
+Not errors, and so outside the tree: the control-flow signals ``ContractReturned`` and
+``ContractTerminated`` (wasm/frame.py: ``seal_return`` / ``terminate`` unwinding the wasm
+stack) and ``_TransferFailed`` (runtime/execution.py), and the codec's internal carriers
+``ValueProblem`` / ``DataProblem`` (codec/scale_args.py, codec/scale_decode.py), which
+:mod:`phat_runtime.codec.metadata` turns into ``EncodeError`` / ``DecodeError`` with the
+location. None of them leaves its module.
 
 ``ExecutionError`` carries ``kind``: the pallet-contracts error name where one exists
 (``"OutOfBounds"``, ``"ContractTrapped"``, ...), so results can be compared with Phala's.
@@ -102,6 +127,19 @@ class EncodeError(MetadataError):
 
 class DecodeError(MetadataError):
     """Bytes do not decode as the metadata declares."""
+
+
+class SourceHashMismatch(MetadataError, UserWarning):
+    """Metadata from another build: its ``source.hash`` is not blake2_256 of the code beside it.
+
+    The code given is what runs; the metadata only supplies labels and types. Issued as a
+    warning by default (``warnings.warn``), raised when loading with ``strict=True``.
+    ``declared`` and ``actual`` are the two hashes."""
+
+    def __init__(self, message: str, *, declared: bytes = b"", actual: bytes = b"") -> None:
+        super().__init__(message)
+        self.declared = declared
+        self.actual = actual
 
 
 # --- lookups ---------------------------------------------------------------------------------

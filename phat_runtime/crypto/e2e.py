@@ -15,13 +15,14 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from phat_runtime.crypto.kdf import hkdf_sha256
+from phat_runtime.errors import PhatError
 
 NONCE_LEN = 12
 KEY_LEN = 32
 _SALT = b"phat_runtime/envelope/v1"
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(PhatError):
     """Ciphertext that does not open: wrong key, tampered bytes, or wrong direction."""
 
 

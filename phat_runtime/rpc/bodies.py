@@ -23,9 +23,10 @@ from phat_runtime.codec.messages import (
 )
 from phat_runtime.codec.scale import Reader, Writer
 from phat_runtime.crypto.e2e import NONCE_LEN, open_sealed, seal
+from phat_runtime.errors import PhatError
 
 
-class BodyError(ValueError):
+class BodyError(PhatError):
     """A body that is not a well-formed envelope (says which field is wrong)."""
 
 

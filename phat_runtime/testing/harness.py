@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 import wasmtime
 
+from phat_runtime.errors import PhatError
 from phat_runtime.pink.extension import ChainExtensionRegistry
 from phat_runtime.runtime.cluster import Cluster, ExecResult
 from phat_runtime.runtime.execution import BlockContext
@@ -103,7 +104,7 @@ def to_wasm(code: str | bytes) -> bytes:
     return bytes(wasmtime.wat2wasm(code)) if isinstance(code, str) else bytes(code)
 
 
-class DeployFailed(AssertionError):
+class DeployFailed(PhatError, AssertionError):
     """``WatHarness.deploy``: the constructor reverted or failed. ``result`` says how."""
 
     def __init__(self, result: ExecResult) -> None:
