@@ -19,7 +19,13 @@ import pytest
 import wasmtime
 
 from phat_runtime.codec.metadata import ContractMetadata, DecodedEvent, selector_of
-from phat_runtime.errors import DecodeError, EncodeError, MetadataError, UnknownLabel
+from phat_runtime.errors import (
+    DecodeError,
+    EncodeError,
+    MetadataError,
+    SourceHashMismatch,
+    UnknownLabel,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"
 ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
@@ -522,10 +528,34 @@ def test_contract_bundle(tmp_path: Path) -> None:
     assert meta.encode_constructor("new", [True]).hex() == "9bae9d5e01"
 
 
-def test_bundle_hash_mismatch(tmp_path: Path) -> None:
+def test_bundle_from_another_build_loads_with_a_warning_naming_both_hashes(tmp_path: Path) -> None:
+    wasm = tiny_wasm()
+    path = write_bundle(tmp_path / "other-build.contract", wasm, b"\x01" * 32)
+    with pytest.warns(SourceHashMismatch) as caught:
+        meta = ContractMetadata.load(path)
+    (warning,) = caught
+    text = str(warning.message)
+    assert f"source.hash is 0x{'01' * 32}" in text and f"blake2_256(wasm) is 0x{blake2_256(wasm).hex()}" in text
+    assert "other-build.contract" in text and "strict=True" in text
+    assert warning.filename == __file__  # attributed to the caller of load()
+    assert isinstance(warning.message, SourceHashMismatch)
+    assert (warning.message.declared, warning.message.actual) == (b"\x01" * 32, blake2_256(wasm))
+    # The code given is what runs; the metadata still encodes calls.
+    assert meta.wasm == wasm and meta.code_hash == blake2_256(wasm) and meta.source_hash == b"\x01" * 32
+    assert meta.source_mismatch is warning.message
+    assert meta.encode_constructor("new", [True]).hex() == "9bae9d5e01"
+
+
+def test_strict_keeps_the_hash_mismatch_an_error(tmp_path: Path) -> None:
     path = write_bundle(tmp_path / "bad.contract", tiny_wasm(), b"\x01" * 32)
-    with pytest.raises(MetadataError, match=r"code hash mismatch.*source.hash is 0x0101"):
-        ContractMetadata.load(path)
+    with pytest.raises(SourceHashMismatch, match=r"code hash mismatch.*source.hash is 0x0101.*Rebuild"):
+        ContractMetadata.load(path, strict=True)
+    assert issubclass(SourceHashMismatch, MetadataError)  # so `except MetadataError` still catches it
+    doc = json.loads(path.read_text())
+    with pytest.raises(SourceHashMismatch):
+        ContractMetadata.from_json(doc, strict=True)
+    fine = write_bundle(tmp_path / "fine.contract", tiny_wasm(), None)
+    assert ContractMetadata.load(fine, strict=True).source_mismatch is None  # matching: no warning
 
 
 def test_json_with_sibling_wasm_and_wasm_with_sibling_json(tmp_path: Path) -> None:
@@ -540,10 +570,12 @@ def test_json_with_sibling_wasm_and_wasm_with_sibling_json(tmp_path: Path) -> No
     # no sibling: metadata only
     (tmp_path / "flip.wasm").unlink()
     assert ContractMetadata.load(tmp_path / "flip.json").wasm is None
-    # a sibling with other code is refused
+    # a sibling with other code: that code runs, with a warning (strict: an error)
     (tmp_path / "flip.wasm").write_bytes(wasm + b"\x00")
-    with pytest.raises(MetadataError, match="code hash mismatch"):
-        ContractMetadata.load(tmp_path / "flip.json")
+    with pytest.warns(SourceHashMismatch, match="code hash mismatch"):
+        assert ContractMetadata.load(tmp_path / "flip.json").wasm == wasm + b"\x00"
+    with pytest.raises(SourceHashMismatch):
+        ContractMetadata.load(tmp_path / "flip.wasm", strict=True)
 
 
 def test_from_json_with_wasm_argument() -> None:
@@ -552,8 +584,8 @@ def test_from_json_with_wasm_argument() -> None:
     del doc["source"]["hash"]  # nothing declared: nothing to check against
     meta = ContractMetadata.from_json(doc, wasm=wasm)
     assert meta.code_hash == blake2_256(wasm) and meta.source_hash is None
-    with pytest.raises(MetadataError, match="code hash mismatch"):  # the fixture's hash is fake
-        ContractMetadata.from_json(raw("token_v4"), wasm=wasm)
+    with pytest.warns(SourceHashMismatch, match="code hash mismatch"):  # the fixture's hash is fake
+        assert ContractMetadata.from_json(raw("token_v4"), wasm=wasm).code_hash == blake2_256(wasm)
 
 
 def test_file_errors(tmp_path: Path) -> None:
@@ -707,3 +739,44 @@ def test_public_names_are_pinned() -> None:
         "MessageSpec",
         "selector_of",
     ]
+
+
+def _flipper_from_another_build(tmp_path: Path) -> Path:
+    """flipper's real code beside metadata that names another build's hash."""
+    examples = Path(__file__).resolve().parent.parent / "contracts_examples" / "flipper"
+    doc = json.loads((examples / "flipper.json").read_text())
+    doc["source"]["hash"] = "0x" + "ab" * 32
+    (tmp_path / "flipper.json").write_text(json.dumps(doc))
+    (tmp_path / "flipper.wasm").write_bytes((examples / "flipper.wasm").read_bytes())
+    return tmp_path / "flipper.json"
+
+
+def test_local_cluster_runs_the_given_code_under_metadata_from_another_build(tmp_path: Path) -> None:
+    from phat_runtime import LocalCluster
+
+    path = _flipper_from_another_build(tmp_path)
+    cluster = LocalCluster()
+    with pytest.warns(SourceHashMismatch, match="0x" + "ab" * 32):
+        flipper = cluster.deploy(path, "new", [False])
+    assert flipper.transact("flip").success and flipper.query("get").output is True
+    assert cluster.runtime.records.code(blake2_256((tmp_path / "flipper.wasm").read_bytes())) is not None
+    with pytest.raises(SourceHashMismatch):
+        LocalCluster(strict_metadata=True).deploy(path, "new", [False])
+
+
+def test_the_warning_is_shown_to_a_command_line_user(tmp_path: Path) -> None:
+    """Under Python's default warning filters (what `phat` runs with) the warning reaches stderr."""
+    import subprocess
+    import sys
+
+    path = _flipper_from_another_build(tmp_path)
+    code = ("from phat_runtime.codec.metadata import ContractMetadata; import sys; "
+            "m = ContractMetadata.load(sys.argv[1]); print(m.name)")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                          cwd=root, env={"PYTHONPATH": str(root), "PATH": ""}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "flipper"
+    assert "SourceHashMismatch" in done.stderr and "0x" + "ab" * 32 in done.stderr
+    wasm = (tmp_path / "flipper.wasm").read_bytes()
+    assert "0x" + blake2_256(wasm).hex() in done.stderr

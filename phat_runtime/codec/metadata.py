@@ -2,7 +2,11 @@
 
 Owns: :class:`ContractMetadata` — loading a ``.contract`` bundle, a metadata ``.json`` (plus a
 sibling ``.wasm`` of the same name if there is one) or a ``.wasm`` (plus its sibling ``.json``);
-checking ``source.hash`` against blake2_256 of the code; ``selector ‖ SCALE(args)`` for
+checking ``source.hash`` against blake2_256 of the code (metadata from another build — as
+cargo-contract leaves after a rebuild, and as Phala's own fixtures ship — loads with a
+:class:`~phat_runtime.errors.SourceHashMismatch` warning naming both hashes: the code given is
+what runs, the metadata only supplies labels and types; ``strict=True`` raises it instead);
+``selector ‖ SCALE(args)`` for
 constructors and messages; decoding return values, call data and events into plain values.
 Must not: do I/O beyond reading the path it is given (and its same-stem sibling, through
 :mod:`.bundle`; never the network), or hold state shared between contracts — every instance
@@ -17,10 +21,11 @@ values are converted by :mod:`.scale_args` and :mod:`.scale_decode`.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import DecodeError, EncodeError, MetadataError, UnknownLabel
+from ..errors import DecodeError, EncodeError, MetadataError, SourceHashMismatch, UnknownLabel
 from .bundle import read_contract_files
 from .ink_spec import (
     ArgSpec,
@@ -54,7 +59,11 @@ class ContractMetadata:
     Build with :meth:`load` or :meth:`from_json`.
     """
 
-    def __init__(self, parsed: ParsedSpec, wasm: bytes | None = None) -> None:
+    def __init__(self, parsed: ParsedSpec, wasm: bytes | None = None, *, strict: bool = False,
+                 origin: str = "") -> None:
+        """``strict``: raise :class:`SourceHashMismatch` when ``source.hash`` is not the code's
+        hash; otherwise it is kept in :attr:`source_mismatch` (``load`` / ``from_json`` warn
+        with it). ``origin`` names where the metadata came from, for messages."""
         self.name: str = parsed.name
         self.ink_version: int = parsed.ink_version
         self.registry = TypeRegistry(parsed.types)
@@ -70,12 +79,22 @@ class ContractMetadata:
         )
         self.wasm: bytes | None = bytes(wasm) if wasm is not None else None
         self.code_hash: bytes | None = blake2_256(self.wasm) if self.wasm is not None else None
+        #: Set when the metadata comes from another build than the code (see the module doc).
+        self.source_mismatch: SourceHashMismatch | None = None
         if self.code_hash is not None and self.source_hash not in (None, self.code_hash):
-            raise MetadataError(
-                f"code hash mismatch for contract '{self.name}': source.hash is "
-                f"0x{(self.source_hash or b'').hex()} but blake2_256(wasm) is "
-                f"0x{self.code_hash.hex()}"
+            declared = self.source_hash or b""
+            where = f" ({origin})" if origin else ""
+            self.source_mismatch = SourceHashMismatch(
+                f"code hash mismatch for contract '{self.name}'{where}: the metadata is from "
+                f"another build — source.hash is 0x{declared.hex()} but blake2_256(wasm) is "
+                f"0x{self.code_hash.hex()}. The code given is what runs (code hash "
+                f"0x{self.code_hash.hex()}); the metadata only supplies labels and types"
+                + (". Rebuild or re-export the metadata with the code to match them." if strict
+                   else "; load with strict=True (CLI: --strict) to refuse this."),
+                declared=declared, actual=self.code_hash,
             )
+            if strict:
+                raise self.source_mismatch
         self._constructors = {c.label: c for c in self.constructors}
         self._messages = {m.label: m for m in self.messages}
         self._check_type_refs()
@@ -83,19 +102,34 @@ class ContractMetadata:
     # --- construction ----------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ContractMetadata:
+    def load(cls, path: str | os.PathLike[str], *, strict: bool = False) -> ContractMetadata:
         """Read a ``.contract`` bundle, a metadata ``.json`` (plus a sibling ``.wasm`` if
-        present) or a ``.wasm`` (plus its sibling ``.json``)."""
+        present) or a ``.wasm`` (plus its sibling ``.json``).
+
+        Metadata whose ``source.hash`` is not the code's hash loads with a
+        :class:`SourceHashMismatch` warning naming both; ``strict=True`` raises it instead."""
         data, wasm = read_contract_files(path)
-        return cls.from_json(data, wasm)
+        metadata = cls._build(data, wasm, strict, os.fspath(path))
+        if metadata.source_mismatch is not None:
+            warnings.warn(metadata.source_mismatch, stacklevel=2)
+        return metadata
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], wasm: bytes | None = None) -> ContractMetadata:
-        """Build from decoded metadata JSON; the code is ``wasm`` or else ``source.wasm``."""
+    def from_json(cls, data: Mapping[str, Any], wasm: bytes | None = None, *,
+                  strict: bool = False) -> ContractMetadata:
+        """Build from decoded metadata JSON; the code is ``wasm`` or else ``source.wasm``.
+        A ``source.hash`` from another build: as :meth:`load`."""
+        metadata = cls._build(data, wasm, strict, "")
+        if metadata.source_mismatch is not None:
+            warnings.warn(metadata.source_mismatch, stacklevel=2)
+        return metadata
+
+    @classmethod
+    def _build(cls, data: Mapping[str, Any], wasm: bytes | None, strict: bool, origin: str) -> ContractMetadata:
         parsed = parse_spec(data)
         if wasm is None and parsed.source.get("wasm"):
             wasm = hex_bytes(parsed.source["wasm"], "source.wasm")
-        return cls(parsed, wasm)
+        return cls(parsed, wasm, strict=strict, origin=origin)
 
     def __repr__(self) -> str:
         return (

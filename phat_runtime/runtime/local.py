@@ -119,10 +119,13 @@ class LocalCluster:
 
     def __init__(self, *, state: KVStore | None = None, engine: Engine | None = None,
                  cluster_id: bytes = bytes(32), cluster_secret: bytes | None = None,
-                 services: PinkServices | None = None) -> None:
+                 services: PinkServices | None = None, strict_metadata: bool = False) -> None:
         """``cluster_secret``: the 64-byte sr25519 cluster key contracts derive their keys from
         (random unless given; clusters given the same one derive the same contract keys).
-        ``services`` default to that key, a :class:`LocalCache` and a :class:`LogStore`."""
+        ``services`` default to that key, a :class:`LocalCache` and a :class:`LogStore`.
+        ``strict_metadata``: refuse metadata whose ``source.hash`` is not its code's hash
+        (by default it loads with a :class:`~phat_runtime.errors.SourceHashMismatch` warning)."""
+        self.strict_metadata = strict_metadata
         self.runtime = Cluster(MemoryBackend() if state is None else state, cluster_id=cluster_id,
                                engine=engine, services=_local_services(services, cluster_secret))
         resumed = self.runtime.checkpoint()  # a durable store that already holds blocks
@@ -163,7 +166,7 @@ class LocalCluster:
     def _upload(self, source: str | os.PathLike[str] | ContractMetadata,
                 owner: Account) -> tuple[ContractMetadata, bool]:
         """(metadata, whether the code is new); nothing committed."""
-        metadata = source if isinstance(source, ContractMetadata) else ContractMetadata.load(source)
+        metadata = self._load(source)
         if metadata.wasm is None:
             raise MetadataError(
                 f"metadata of {metadata.name!r} carries no code: pass the .contract bundle or "
@@ -182,7 +185,7 @@ class LocalCluster:
                args: Args = None, *, caller: Account = "alice", value: int = 0, salt: bytes = b"",
                gas_limit: int | None = None) -> Contract:
         """Upload (if needed) and instantiate; raises ExecutionError if the constructor fails."""
-        metadata = source if isinstance(source, ContractMetadata) else ContractMetadata.load(source)
+        metadata = self._load(source)
         spec = self._constructor(metadata, constructor)
         input_data = metadata.encode_constructor(spec.label, args)
         origin = self.account(caller)
@@ -227,6 +230,11 @@ class LocalCluster:
         return self._result(contract.metadata, spec, raw)
 
     # --- helpers --------------------------------------------------------------------------------
+    def _load(self, source: str | os.PathLike[str] | ContractMetadata) -> ContractMetadata:
+        if isinstance(source, ContractMetadata):
+            return source
+        return ContractMetadata.load(source, strict=self.strict_metadata)  # warns on a mismatch
+
     @staticmethod
     def _constructor(metadata: ContractMetadata, label: str | None) -> MessageSpec:
         if label is not None:
