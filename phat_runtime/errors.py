@@ -54,6 +54,8 @@ the code. The tree::
     ├── VerificationError           (rpc/client.py) the worker's attestation or a receipt did
     │                               not verify: do not trust the response
     ├── WorkerError                 (rpc/client.py) the worker refused a client's request
+    ├── WorkerUnreachable           (rpc/client.py) no HTTP exchange with the worker was possible
+    │   └── WorkerTimeout           (rpc/client.py) connected, but no answer in time
     └── DeployFailed                (testing/harness.py, tests only; also an AssertionError) a
                                     test harness constructor did not succeed
 
