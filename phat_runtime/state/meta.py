@@ -22,12 +22,10 @@ from pathlib import Path
 
 from phat_runtime.codec.scale import Reader, ScaleError, Writer
 from phat_runtime.errors import StateCorrupted, StateError, WrongStateKey
-from phat_runtime.state.checkpoint import Checkpoint
+from phat_runtime.state.checkpoint import HASH_LEN, Checkpoint
 from phat_runtime.state.root import VECTOR_BYTES, LtHash
 from phat_runtime.state.rows import MAX_EPOCH, NONCE_LEN, StateKeys, open_blob
 from phat_runtime.state.sqlite import FORMAT, Database
-
-HASH_LEN = 32
 
 _KEY_CHECK = b"phat_runtime state key check v1"
 
@@ -68,16 +66,7 @@ def load(db: Database, keys: StateKeys, new_epoch: int) -> tuple[int, Checkpoint
             db.put_meta("keycheck", _seal(keys, "keycheck", _KEY_CHECK))
             put_epoch(db, keys, new_epoch)
         return new_epoch, None, LtHash()
-    if fmt != FORMAT:
-        raise StateError(
-            f"state store {db.path} is in format {fmt.decode(errors='replace')!r}, and this "
-            f"version of phat_runtime reads {FORMAT.decode()!r} only (pre-release formats are "
-            "not migrated): move the file away and let the worker re-apply its blocks from the "
-            "chain, or start a new store")
-    blob = db.get_meta("keycheck")
-    if blob is None or open_blob(keys.meta_cipher, blob, _ad("keycheck")) != _KEY_CHECK:
-        raise WrongStateKey(f"state store {db.path} was sealed under another cluster key "
-                            "(or its key-check record is damaged): it cannot be read with this key")
+    _check_format_and_key(db, keys, fmt)
     raw_epoch = _open(db, keys, "epoch")
     if raw_epoch is None or len(raw_epoch) != 4:
         raise StateCorrupted(f"state store {db.path}: the epoch record is missing",
@@ -88,6 +77,34 @@ def load(db: Database, keys: StateKeys, new_epoch: int) -> tuple[int, Checkpoint
         return epoch, None, LtHash()
     checkpoint, lthash = _decode_checkpoint(db.path, raw)
     return epoch, checkpoint, lthash
+
+
+def _check_format_and_key(db: Database, keys: StateKeys, fmt: bytes) -> None:
+    if fmt != FORMAT:
+        raise StateError(
+            f"state store {db.path} is in format {fmt.decode(errors='replace')!r}, and this "
+            f"version of phat_runtime reads {FORMAT.decode()!r} only (pre-release formats are "
+            "not migrated): move the file away and let the worker re-apply its blocks from the "
+            "chain, or start a new store")
+    blob = db.get_meta("keycheck")
+    if blob is None or open_blob(keys.meta_cipher, blob, _ad("keycheck")) != _KEY_CHECK:
+        raise WrongStateKey(f"state store {db.path} was sealed under another cluster key "
+                            "(or its key-check record is damaged): it cannot be read with this key")
+
+
+def check_readable(db: Database, keys: StateKeys) -> None:
+    """For a read-only opener: the file is an initialised store of this format and this key."""
+    fmt = db.get_meta("format")
+    if fmt is None:
+        raise StateError(f"{db.path} is not an initialised phat state store (yet): open it with "
+                         "the writer first")
+    _check_format_and_key(db, keys, fmt)
+
+
+def read_checkpoint(db: Database, keys: StateKeys) -> Checkpoint | None:
+    """The committed checkpoint (inside a read transaction, it is that snapshot's)."""
+    raw = _open(db, keys, "checkpoint")
+    return None if raw is None else _decode_checkpoint(db.path, raw)[0]
 
 
 def _decode_checkpoint(path: Path, raw: bytes) -> tuple[Checkpoint, LtHash]:

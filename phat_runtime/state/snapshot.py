@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from phat_runtime.codec.scale import Reader, ScaleError, Writer
 from phat_runtime.errors import StateCorrupted, StateError, WrongStateKey
 from phat_runtime.state import meta
-from phat_runtime.state.checkpoint import Checkpoint
+from phat_runtime.state.checkpoint import HASH_LEN, Checkpoint
 from phat_runtime.state.root import LtHash
 from phat_runtime.state.rows import BATCH_ID_LEN, NONCE_LEN, TAG_LEN, StateKeys, open_blob
 from phat_runtime.state.sqlite import FILE_MODE, Database, make_private_dirs
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from phat_runtime.state.store import EncryptedStore
 
 MAGIC = b"PHATSNP\x02"
-HASH_LEN = 32
 FILE_ID_LEN = 16
 #: Plaintext bytes gathered before a frame is sealed; one record may make a frame larger.
 FRAME_TARGET = 1 << 20

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,8 @@ CREATE TABLE IF NOT EXISTS kv (
 );
 CREATE INDEX IF NOT EXISTS kv_owner ON kv (owner);
 """
+#: How long a reader retries SQLite's rare transient SQLITE_BUSY (WAL-index recovery).
+READ_BUSY_TIMEOUT_S = 5.0
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 #: Files of one store beside the database (SQLite's WAL and shared-memory index).
@@ -128,6 +131,29 @@ class Database:
                 raise
         return cls(conn, path)
 
+    @classmethod
+    def connect_readonly(cls, path: str | Path) -> Database:
+        """A read-only connection (``mode=ro``: SQLite itself refuses every write) to an existing
+        WAL store; creates and changes nothing but SQLite's shared-memory read marks."""
+        path = Path(path)
+        if not path.is_file() or path.stat().st_size == 0:
+            raise StateError(f"no initialised state store at {path}: open it with the writer "
+                             "first (the process that owns the store creates it)")
+        uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+        with _translated(path, "opening read-only"):
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                                   timeout=READ_BUSY_TIMEOUT_S)
+            try:
+                conn.execute("PRAGMA query_only=ON")
+                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StateError(f"state store {path} is not in WAL mode ({mode}): readers "
+                                     "need WAL so that they never block the writer")
+            except BaseException:
+                conn.close()
+                raise
+        return cls(conn, path)
+
     def close(self) -> None:
         with _translated(self.path, "closing"):
             self.conn.close()
@@ -147,7 +173,8 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[None]:
-        """A consistent read view over several statements (WAL snapshot isolation)."""
+        """A consistent read view over several statements (WAL snapshot isolation): the snapshot
+        is taken by the first read inside and held until the block ends."""
         with _translated(self.path, "reading"):
             self.conn.execute("BEGIN")
             try:

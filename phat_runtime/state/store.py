@@ -13,6 +13,11 @@ changed key is read back and authenticated, so a tampered row aborts the block).
 (:meth:`EncryptedStore.rotate`, :meth:`EncryptedStore.reencrypt`) and snapshots live in
 ``rotation.py`` / ``snapshot.py``.
 
+Queries read through :meth:`EncryptedStore.reader` (or :meth:`EncryptedStore.open_reader` from
+another process): read-only WAL snapshots of the last committed block that never wait for
+``commit_block`` and never delay it (``views.py``). ``get`` / ``iter_prefix`` on the store itself
+are the block pipeline's: they see its pending writes.
+
 Must not: log, repr or put into an error any key or secret; import ``runtime/`` or above.
 """
 
@@ -27,8 +32,7 @@ from types import TracebackType
 
 from phat_runtime.errors import ConfigError, StateError
 from phat_runtime.state import meta
-from phat_runtime.state.checkpoint import Checkpoint
-from phat_runtime.state.meta import HASH_LEN
+from phat_runtime.state.checkpoint import Checkpoint, next_block
 from phat_runtime.state.root import LtHash
 from phat_runtime.state.rows import (
     BATCH_ID_LEN,
@@ -36,9 +40,9 @@ from phat_runtime.state.rows import (
     NONCE_LEN,
     Row,
     StateKeys,
-    scope_of_prefix,
 )
 from phat_runtime.state.sqlite import Database
+from phat_runtime.state.views import SqliteView, StoreReader, committed_get, committed_scan
 
 Progress = Callable[[int, int], None]
 _ABSENT = object()
@@ -57,6 +61,8 @@ class EncryptedStore:
         self._pending: dict[bytes, bytes | None] = {}
         self._lock = threading.RLock()
         self._closed = False
+        self._readers: StoreReader | None = None
+        self._readers_lock = threading.Lock()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], cluster_secret: bytes, *,
@@ -84,10 +90,35 @@ class EncryptedStore:
         block = None if self.checkpoint is None else self.checkpoint.number
         return f"<EncryptedStore {self._db.path} block={block} epoch={self._epoch}>"
 
+    @classmethod
+    def open_reader(cls, path: str | os.PathLike[str], cluster_secret: bytes) -> StoreReader:
+        """Open the store at ``path`` read-only, e.g. from a query process while the worker's
+        block process owns it: ``with r.reader() as view`` gives the last committed block.
+        Creates and changes nothing (the file must exist, written by the owner); a reader can
+        never write. :class:`~phat_runtime.errors.WrongStateKey` under another cluster key."""
+        return StoreReader.open(path, StateKeys(cluster_secret))
+
+    @contextmanager
+    def reader(self) -> Iterator[SqliteView]:
+        """``with store.reader() as view:`` — the last committed block as one consistent
+        snapshot (``view.checkpoint`` and the data agree), read-only. Never waits for
+        :meth:`commit_block` and never delays it; pending writes are invisible; the view keeps
+        its block until the ``with`` ends. Thread-safe: any number at once."""
+        self._check_open()  # never self._lock: commit_block holds it for the whole commit
+        with self._readers_lock:
+            if self._readers is None:
+                self._readers = StoreReader(self._db.path, self._keys)
+            readers = self._readers
+        with readers.reader() as view:
+            yield view
+
     def close(self) -> None:
         with self._lock:
             if not self._closed:
                 self._closed = True
+                with self._readers_lock:
+                    if self._readers is not None:
+                        self._readers.close()
                 self._db.close()
 
     def __enter__(self) -> EncryptedStore:
@@ -111,8 +142,7 @@ class EncryptedStore:
                 return pending  # type: ignore[return-value]
             if self._closed:
                 self._check_open()
-            row = self._db.row(self._keys.key_hash(key))
-            return None if row is None else self._keys.open_value(key, *row)
+            return committed_get(self._db, self._keys, key)
 
     def set(self, key: bytes, value: bytes) -> None:
         with self._lock:
@@ -123,21 +153,11 @@ class EncryptedStore:
             self._pending[bytes(key)] = None
 
     def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """Committed rows under ``prefix`` merged with pending writes, sorted by key.
-
-        Rows are found by the owner tag of the prefix's scope (one contract, or one cluster
-        namespace); a prefix shorter than a scope (``b""``, ``b"S"``) visits every row.
-        """
+        """Committed rows under ``prefix`` merged with pending writes, sorted by key."""
         prefix = bytes(prefix)
         with self._lock:
             self._check_open()
-            scope = scope_of_prefix(prefix)
-            rows = self._db.rows(None if scope is None else self._keys.owner_tag(scope))
-            merged: dict[bytes, bytes | None] = {}
-            for row in rows:
-                key, value = self._keys.open_row(row, scope)
-                if key.startswith(prefix):
-                    merged[key] = value
+            merged: dict[bytes, bytes | None] = dict(committed_scan(self._db, self._keys, prefix))
             merged.update((k, v) for k, v in self._pending.items() if k.startswith(prefix))
         return iter([(k, v) for k, v in sorted(merged.items()) if v is not None])
 
@@ -178,16 +198,7 @@ class EncryptedStore:
         """Seal and write every pending write plus the checkpoint, atomically; the new root."""
         with self._lock:
             self._check_open()
-            block_hash = bytes(block_hash)
-            if len(block_hash) != HASH_LEN:
-                raise StateError(f"a block hash is {HASH_LEN} bytes (H256), not "
-                                 f"{len(block_hash)}: pass the block's 32-byte hash")
-            if not 0 <= number < 2**64:
-                raise StateError(f"block number {number} is not a u64")
-            last = self.checkpoint
-            if last is not None and number <= last.number:
-                raise StateError(f"block {number} is not after the last committed block "
-                                 f"{last.number}: refusing to apply a block twice")
+            block_hash = next_block(self.checkpoint, number, block_hash)
             lthash = self._lthash.copy()
             upserts, deletes = self._seal_changes(lthash)
             checkpoint = Checkpoint(number, block_hash, lthash.root())
