@@ -1,19 +1,34 @@
-"""Benchmark: in-process QUERY of flipper `get` vs a bare wasmtime instantiate + call.
+"""Benchmark: in-process QUERY of flipper `get` against the wasmtime-py floor, and RSS over many queries.
 
-Both sides run the same module in the same process and the same run: the baseline is the
-floor a Python host pays (fresh Store, memory, one Python function per import, instantiate,
-call ``call``) with the thinnest host functions that make ``get`` work; ours is
-``LocalCluster`` → Cluster.call in QUERY mode (overlays, frame host, metering, decoding).
+Three sides run the same module in the same process, interleaved sample by sample:
 
-    python bench/bench_query.py [--iterations N] [--json]
+- **floor**: what any Python host pays at least — an engine configured like ours (fuel, epoch
+  interruption), host functions defined ONCE on a ``wasmtime.Linker``, then per call a fresh
+  ``Store`` + ``Memory``, ``linker.define`` of the memory, ``linker.instantiate`` and the
+  ``call`` export, with the thinnest host functions that make ``get`` work (input, value,
+  storage read, ``seal_return``; memory read and written through its raw address, as ours
+  does), and the store closed at the end, as ours is;
+- **Cluster.call**: ``Cluster.call`` in QUERY mode (contract lookup, overlays, gas session,
+  frame host, metering, the result record);
+- **LocalCluster**: ``Contract.query("get")`` (adds argument encoding and result decoding
+  from the ink! metadata).
 
-Prints both medians and the ratio (target ≤ 2.0). Numbers go to docs/benchmarks.md.
+Then the RSS part: after a warm-up, N more LocalCluster queries; RSS growth per query and the
+live wasmtime ``Store`` objects after ``gc.collect()`` (a leak shows in both).
+
+    python bench/bench_query.py [--iterations N] [--rss-queries N] [--json]
+
+Target: Cluster.call and LocalCluster ≤ 1.5× the floor; RSS growth ≤ 2 KB per query.
+Numbers go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import json
+import os
 import statistics
 import sys
 import time
@@ -28,10 +43,11 @@ sys.path.insert(0, str(ROOT))
 
 from phat_runtime import LocalCluster  # noqa: E402
 from phat_runtime.codec.metadata import ContractMetadata  # noqa: E402
+from phat_runtime.runtime.execution import BlockContext  # noqa: E402
+from phat_runtime.types import ExecutionMode  # noqa: E402
 
 FLIPPER = ROOT / "contracts_examples" / "flipper" / "flipper.contract"
-_I32 = wasmtime.ValType.i32()
-_I64 = wasmtime.ValType.i64()
+_KEY_NOT_FOUND = 3
 
 
 class _Return(Exception):
@@ -39,81 +55,134 @@ class _Return(Exception):
         self.data = data
 
 
-def bare_runner(wasm: bytes, input_data: bytes, storage: dict[bytes, bytes]) -> Callable[[], bytes]:
-    """A minimal wasmtime host for one module: just enough semantics to run ``get``."""
-    engine = wasmtime.Engine()
+def linker_floor(wasm: bytes, input_data: bytes, storage: dict[bytes, bytes]) -> Callable[[], bytes]:
+    """The floor: host functions defined once on a Linker; per call only Store, Memory, instantiate, call."""
+    cfg = wasmtime.Config()
+    cfg.consume_fuel = True
+    cfg.epoch_interruption = True
+    engine = wasmtime.Engine(cfg)
     module = wasmtime.Module(engine, wasm)
     memory_type = next(i.type for i in module.imports if isinstance(i.type, wasmtime.MemoryType))
+    linker = wasmtime.Linker(engine)
+    linker.allow_shadowing = True
+    current: list[Any] = [None, None]  # (store, memory) of the running call
+
+    def view() -> tuple[int, int]:
+        store, memory = current
+        size = memory.data_len(store)
+        return ctypes.addressof(memory.data_ptr(store).contents), size
+
+    def read(ptr: int, length: int) -> bytes:
+        base, size = view()
+        if ptr + length > size:
+            raise IndexError("out of bounds")
+        return ctypes.string_at(base + ptr, length)
+
+    def write_out(ptr: int, len_ptr: int, data: bytes) -> None:
+        base, size = view()
+        if ptr + len(data) > size or len_ptr + 4 > size:
+            raise IndexError("out of bounds")
+        ctypes.memmove(base + ptr, data, len(data))
+        ctypes.memmove(base + len_ptr, len(data).to_bytes(4, "little"), 4)
+
+    def seal_return(_flags: int, ptr: int, length: int) -> None:
+        raise _Return(read(ptr, length))
+
+    def get_storage(key_ptr: int, key_len: int, out_ptr: int, out_len_ptr: int) -> int:
+        value = storage.get(read(key_ptr, key_len))
+        if value is None:
+            return _KEY_NOT_FOUND
+        write_out(out_ptr, out_len_ptr, value)
+        return 0
+
+    for imp in module.imports:
+        ty = imp.type
+        if not isinstance(ty, wasmtime.FuncType):
+            continue
+        name = imp.name or ""
+        fn: Callable[..., Any]
+        if name.endswith("seal_return"):
+            fn = seal_return
+        elif name.endswith("input"):
+            fn = lambda ptr, len_ptr: write_out(ptr, len_ptr, input_data)  # noqa: E731
+        elif name.endswith("value_transferred"):
+            fn = lambda ptr, len_ptr: write_out(ptr, len_ptr, bytes(16))  # noqa: E731
+        elif name.endswith("get_storage"):
+            fn = get_storage
+        else:
+            fn = (lambda *args: 0) if list(ty.results) else (lambda *args: None)
+        linker.define_func(imp.module, name, ty, fn)
 
     def run() -> bytes:
         store = wasmtime.Store(engine)
-        mem = wasmtime.Memory(store, memory_type)
-        externs: list[Any] = []
-        for imp in module.imports:
-            ty = imp.type
-            if isinstance(ty, wasmtime.MemoryType):
-                externs.append(mem)
-                continue
-            assert isinstance(ty, wasmtime.FuncType)
-            externs.append(wasmtime.Func(store, ty, _stub(imp.name or "", ty, mem, store, input_data, storage)))
-        instance = wasmtime.Instance(store, module, externs)
-        call = instance.exports(store)["call"]
+        store.set_fuel(10**9)
+        store.set_epoch_deadline(1_000_000)
+        memory = wasmtime.Memory(store, memory_type)
+        linker.define(store, "env", "memory", memory)
+        current[0], current[1] = store, memory
+        call = linker.instantiate(store, module).exports(store)["call"]
         assert isinstance(call, wasmtime.Func)
         try:
             call(store)
         except _Return as ret:
             return ret.data
+        finally:
+            # Free the store now, as ours does: wasmtime-py's path for an exception raised in a
+            # host function leaves a reference cycle through the store, so without close() its
+            # deletion (~15 µs) would land in whichever later sample triggers the garbage collector.
+            current[0] = current[1] = None
+            store.close()
         return b""
 
     return run
 
 
-def _stub(name: str, ty: wasmtime.FuncType, mem: wasmtime.Memory, store: wasmtime.Store,
-          input_data: bytes, storage: dict[bytes, bytes]) -> Callable[..., Any]:
-    def write_out(ptr: int, len_ptr: int, data: bytes) -> None:
-        mem.write(store, data, ptr)
-        mem.write(store, len(data).to_bytes(4, "little"), len_ptr)
-
-    if name.endswith("seal_return"):
-        def ret(_flags: int, ptr: int, length: int) -> None:
-            raise _Return(bytes(mem.read(store, ptr, ptr + length)))
-        return ret
-    if name.endswith("input"):
-        return lambda ptr, len_ptr: write_out(ptr, len_ptr, input_data)
-    if name.endswith("value_transferred"):
-        return lambda ptr, len_ptr: write_out(ptr, len_ptr, bytes(16))
-    if name.endswith("get_storage"):
-        def get(key_ptr: int, key_len: int, out_ptr: int, out_len_ptr: int) -> int:
-            value = storage.get(bytes(mem.read(store, key_ptr, key_ptr + key_len)))
-            if value is None:
-                return 3
-            write_out(out_ptr, out_len_ptr, value)
-            return 0
-        return get
-    results = list(ty.results)
-    return lambda *args: 0 if results else None
-
-
-def _time_interleaved(a: Callable[[], Any], b: Callable[[], Any], iterations: int) -> tuple[list[float], list[float]]:
-    """Alternate the two sides sample by sample, so machine noise hits both alike."""
-    for _ in range(min(50, iterations)):
-        a()  # warm-up: compile caches, allocator
-        b()
-    samples_a, samples_b = [], []
+def _time_interleaved(sides: dict[str, Callable[[], Any]], iterations: int) -> dict[str, list[float]]:
+    """Alternate the sides sample by sample, so machine noise hits all alike."""
+    for _ in range(min(100, iterations)):
+        for fn in sides.values():
+            fn()  # warm-up: compile caches, allocator
+    samples: dict[str, list[float]] = {name: [] for name in sides}
     clock = time.perf_counter
     for _ in range(iterations):
-        start = clock()
-        a()
-        mid = clock()
-        b()
-        samples_a.append(mid - start)
-        samples_b.append(clock() - mid)
-    return samples_a, samples_b
+        for name, fn in sides.items():
+            start = clock()
+            fn()
+            samples[name].append(clock() - start)
+    return samples
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def live_stores() -> int:
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, wasmtime.Store))
+
+
+def measure_rss(query: Callable[[], Any], queries: int, warmup: int = 1000) -> dict[str, float]:
+    for _ in range(warmup):
+        query()
+    gc.collect()
+    before, stores_before = rss_bytes(), live_stores()
+    for _ in range(queries):
+        query()
+    gc.collect()
+    after = rss_bytes()
+    return {
+        "rss_queries": queries,
+        "rss_before_mb": before / 2**20,
+        "rss_after_mb": after / 2**20,
+        "rss_growth_bytes_per_query": (after - before) / queries,
+        "live_stores_added": live_stores() - stores_before,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--rss-queries", type=int, default=10_000, help="0 skips the RSS part")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     args = parser.parse_args(argv)
 
@@ -121,32 +190,48 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     metadata = ContractMetadata.load(FLIPPER)
     flipper = cluster.deploy(metadata, "new", [True])
     assert flipper.query("get").output is True
-
-    # The baseline sees exactly the storage the contract wrote.
-    info = cluster.runtime.records.contract(flipper.address)
+    runtime = cluster.runtime
+    info = runtime.records.contract(flipper.address)
     assert info is not None and metadata.wasm is not None
+    # The floor sees exactly the storage the contract wrote.
     prefix = b"S" + flipper.address + info.trie_id
-    storage = {key[len(prefix):]: value for key, value in cluster.runtime.state.iter_prefix(prefix)}
+    storage = {key[len(prefix):]: value for key, value in runtime.state.iter_prefix(prefix)}
     get_input = metadata.encode_message("get")
-    bare = bare_runner(metadata.wasm, get_input, storage)
-    assert bare() == b"\x00\x01", bare()
+    floor = linker_floor(metadata.wasm, get_input, storage)
+    assert floor() == b"\x00\x01", floor()
+    alice, block = cluster.account("alice"), BlockContext(1, 0)
 
-    ours, base = _time_interleaved(lambda: flipper.query("get"), bare, args.iterations)
-    result = {
-        "iterations": args.iterations,
-        "ours_median_us": statistics.median(ours) * 1e6,
-        "bare_median_us": statistics.median(base) * 1e6,
-        "ours_p99_us": sorted(ours)[int(len(ours) * 0.99) - 1] * 1e6,
-        "bare_p99_us": sorted(base)[int(len(base) * 0.99) - 1] * 1e6,
-    }
-    result["ratio"] = result["ours_median_us"] / result["bare_median_us"]
+    def cluster_call() -> Any:
+        return runtime.call(alice, flipper.address, get_input, mode=ExecutionMode.QUERY, block=block)
+
+    assert cluster_call().data == b"\x00\x01"
+    samples = _time_interleaved(
+        {"floor": floor, "cluster": cluster_call, "local": lambda: flipper.query("get")}, args.iterations
+    )
+    result: dict[str, float] = {"iterations": args.iterations}
+    for name, values in samples.items():
+        result[f"{name}_median_us"] = statistics.median(values) * 1e6
+        result[f"{name}_p99_us"] = sorted(values)[int(len(values) * 0.99) - 1] * 1e6
+    result["cluster_ratio"] = result["cluster_median_us"] / result["floor_median_us"]
+    result["local_ratio"] = result["local_median_us"] / result["floor_median_us"]
+    if args.rss_queries:
+        result.update(measure_rss(lambda: flipper.query("get"), args.rss_queries))
+
     if args.json:
         print(json.dumps(result, indent=2))
-    else:
-        print(f"flipper get — {args.iterations} iterations each, same process")
-        print(f"  bare wasmtime instantiate+call : median {result['bare_median_us']:8.1f} µs   p99 {result['bare_p99_us']:8.1f} µs")
-        print(f"  phat_runtime QUERY (LocalCluster): median {result['ours_median_us']:8.1f} µs   p99 {result['ours_p99_us']:8.1f} µs")
-        print(f"  ratio ours/bare                : {result['ratio']:.2f}  (target ≤ 2.0)")
+        return result
+    print(f"flipper get — {args.iterations} iterations each, interleaved, same process")
+    rows = [("floor (Linker, fresh Store)", "floor"), ("Cluster.call QUERY", "cluster"),
+            ("LocalCluster query", "local")]
+    for label, key in rows:
+        print(f"  {label:28s}: median {result[f'{key}_median_us']:7.1f} µs   p99 {result[f'{key}_p99_us']:8.1f} µs")
+    print(f"  ratio Cluster.call / floor  : {result['cluster_ratio']:.2f}  (target ≤ 1.5)")
+    print(f"  ratio LocalCluster / floor  : {result['local_ratio']:.2f}  (target ≤ 1.5)")
+    if args.rss_queries:
+        print(f"RSS over {args.rss_queries} more LocalCluster queries (after warm-up): "
+              f"{result['rss_before_mb']:.1f} → {result['rss_after_mb']:.1f} MB, "
+              f"{result['rss_growth_bytes_per_query']:.0f} B/query (target ≤ 2048); "
+              f"live wasmtime Stores added: {result['live_stores_added']:.0f}")
     return result
 
 

@@ -108,6 +108,47 @@ def test_infinite_loop_hits_the_wall_clock(cluster: Cluster, counter: AccountId)
     assert counter_value(cluster, counter) == 2
 
 
+# Calls the contract whose address is its input with all remaining gas; returns the call's code.
+CALLER = r"""
+(module
+  (import "seal0" "seal_return" (func $ret (param i32 i32 i32)))
+  (import "seal0" "input" (func $input (param i32 i32)))
+  (import "seal1" "call" (func $call (param i32 i32 i64 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "memory" (memory 1 16))
+  (func (export "deploy"))
+  (func (export "call")
+    (i32.store (i32.const 100) (i32.const 32))
+    (call $input (i32.const 0) (i32.const 100))
+    (i32.store (i32.const 200)
+      (call $call (i32.const 0) (i32.const 0) (i64.const 0) (i32.const 64) (i32.const 0) (i32.const 0)
+                  (i32.const -1) (i32.const 0)))
+    (call $ret (i32.const 0) (i32.const 200) (i32.const 4))))
+"""
+
+
+@pytest.mark.parametrize("gas_limit", [2**64 - 1, 10**20, 10**15])
+def test_a_timed_out_loop_is_charged_its_whole_gas_limit(cluster: Cluster, gas_limit: int) -> None:
+    # wasmtime does not write a call-free loop's fuel counter back when the epoch interrupts
+    # it, so the store still shows its fuel untouched: reporting "fuel left" said 0 or 7615.
+    result = run(cluster, hostile(LOOP), gas_limit=gas_limit, wall_clock_ms=100)
+    assert isinstance(result.error, WallClockTimeout)  # type: ignore[attr-defined]
+    assert "charged the whole gas limit" in str(result.error)  # type: ignore[attr-defined]
+    assert result.gas_used == result.gas_limit == gas_limit  # type: ignore[attr-defined]
+
+
+def test_a_callee_timing_out_charges_the_whole_gas_limit(cluster: Cluster, counter: AccountId) -> None:
+    loop = deploy(cluster, hostile(LOOP))
+    caller = deploy(cluster, wasmtime.wat2wasm(CALLER))
+    result = cluster.call(ALICE, caller, loop, block=BLOCK, gas_limit=10**18, wall_clock_ms=100)
+    assert isinstance(result.error, WallClockTimeout)  # the whole execution is out of time
+    assert result.gas_used == 10**18
+    # A callee that completes is charged what it burnt, and the caller goes on.
+    result = cluster.call(ALICE, caller, counter, block=BLOCK, gas_limit=10**18)
+    assert result.success and result.data == bytes(4)  # ReturnCode::Success
+    assert 0 < result.gas_used < 10**12
+    assert counter_value(cluster, counter) == 2
+
+
 def test_memory_growth_past_the_limit_is_refused(cluster: Cluster, counter: AccountId) -> None:
     # memory.grow past the declared maximum (16 pages) returns -1; the contract reports it.
     body = """(func (export "call")

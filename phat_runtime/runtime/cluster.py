@@ -79,6 +79,36 @@ class ExecResult:
         return self.error is None and not self.flags & 1
 
 
+class _CodeLoader:
+    """The compiled code a frame runs: from the engine's module cache when it is there (the
+    code record — the whole wasm — is then not read at all), else compiled from the record.
+
+    Every caller has checked that the code exists in this cluster (a contract's record names
+    it; delegate_call / instantiate / set_code_hash look it up first)."""
+
+    __slots__ = ("_deterministic", "_modules")
+
+    def __init__(self, engine: Engine, deterministic: bool) -> None:
+        self._modules = engine.modules
+        self._deterministic = deterministic
+
+    def __call__(self, records: Records, code_hash: bytes) -> CompiledModule:
+        if self._deterministic:
+            info = records.code_info(code_hash)
+            if info is not None and not info.deterministic:
+                raise FloatInstructions(
+                    f"code 0x{code_hash.hex()} uses float instructions: it may only run in "
+                    "queries, not in transactions"
+                )
+        compiled = self._modules.cached(code_hash)
+        if compiled is not None:
+            return compiled
+        wasm = records.code(code_hash)
+        if wasm is None:
+            raise CodeNotFound(f"no code with hash 0x{code_hash.hex()} in this cluster")
+        return self._modules.get(code_hash, wasm)
+
+
 class Cluster:
     """One cluster's contracts over a state store. Synchronous; one execution per call."""
 
@@ -103,6 +133,7 @@ class Cluster:
             extension = dict.fromkeys(ExecutionMode, extension)
         #: The chain extension plugged in per execution mode (query vs deterministic backends).
         self.extensions: dict[ExecutionMode, ChainExtensionRegistry] = dict(extension)
+        self._loaders = {mode: _CodeLoader(self.engine, mode.deterministic) for mode in ExecutionMode}
 
     @property
     def records(self) -> Records:
@@ -135,27 +166,9 @@ class Cluster:
         info = validate_module(wasm, deterministic=deterministic, engine=self.engine.wasmtime)
         code_hash = as_code_hash(blake2_256(wasm))
         records = self.records
-        if records.code(code_hash) is None:
+        if not records.has_code(code_hash):
             records.put_code(code_hash, wasm, CodeInfo(owner, not info.has_floats, len(wasm)))
         return code_hash
-
-    def _load_code(self, mode: ExecutionMode) -> object:
-        engine = self.engine
-
-        def load(records: Records, code_hash: bytes) -> CompiledModule:
-            wasm = records.code(code_hash)
-            if wasm is None:
-                raise CodeNotFound(f"no code with hash 0x{code_hash.hex()} in this cluster")
-            if mode.deterministic:
-                info = records.code_info(code_hash)
-                if info is not None and not info.deterministic:
-                    raise FloatInstructions(
-                        f"code 0x{code_hash.hex()} uses float instructions: it may only run in "
-                        "queries, not in transactions"
-                    )
-            return engine.modules.get(code_hash, wasm)
-
-        return load
 
     # --- execution -----------------------------------------------------------------------------
     def _context(
@@ -175,7 +188,7 @@ class Cluster:
             block=block,
             session=Session(self.engine, gas_limit, wall_clock_ms),
             extension=self.extensions[mode],
-            load_code=self._load_code(mode),  # type: ignore[arg-type]
+            load_code=self._loaders[mode],
             services=self.services,
         )
 
@@ -194,7 +207,7 @@ class Cluster:
     ) -> ExecResult:
         """Run the constructor ``input_data`` of ``code_hash``; the contract exists if it succeeds."""
         records = self.records
-        if records.code(code_hash) is None:
+        if not records.has_code(code_hash):
             raise CodeNotFound(f"no code with hash 0x{code_hash.hex()} in this cluster; upload it first")
         address = contract_address(origin, code_hash, self.cluster_id, salt)
         if records.contract(address) is not None:

@@ -120,7 +120,7 @@ class FrameHost:
         return balance, balance  # no locks or reserves off-chain: total == free
 
     def code_exists(self, code_hash: bytes) -> bool:
-        return self.records.code(code_hash) is not None
+        return self.records.has_code(code_hash)
 
     def remaining_ms(self) -> int:
         session = self.ctx.session
@@ -205,7 +205,7 @@ class FrameHost:
         return info.code_hash if info else None
 
     def set_code_hash(self, code_hash: bytes) -> ReturnCode:
-        if self.records.code(code_hash) is None:
+        if not self.records.has_code(code_hash):
             return ReturnCode.CODE_NOT_FOUND
         self.info = ContractInfo(CodeHash(bytes(code_hash)), self.info.deployer, self.info.trie_id)
         self.records.put_contract(self.account, self.info)
@@ -216,7 +216,7 @@ class FrameHost:
         return ReturnCode.CALL_RUNTIME_FAILED
 
     def lock_delegate_dependency(self, code_hash: bytes, lock: bool) -> None:
-        if lock and self.records.code(code_hash) is None:
+        if lock and not self.records.has_code(code_hash):
             raise HostFunctionError("CodeNotFound: no code with that hash to depend on", kind="CodeNotFound")
 
     def terminate(self, beneficiary: bytes) -> None:
@@ -247,7 +247,7 @@ class FrameHost:
             self.allows_reentry = True
 
     def delegate_call(self, code_hash: bytes, input_data: bytes, flags: int) -> CallOutcome:
-        if self.records.code(code_hash) is None:
+        if not self.records.has_code(code_hash):
             return CallOutcome(ReturnCode.CODE_NOT_FOUND)
         return _nested(
             self, self.account, self.info, CodeHash(bytes(code_hash)), self._value, input_data,
@@ -257,7 +257,7 @@ class FrameHost:
     def instantiate(self, code_hash: bytes, value: int, input_data: bytes, salt: bytes, gas_limit: int) -> CallOutcome:
         if self.read_only:
             raise HostFunctionError("StateChangeDenied: instantiate in a read-only call", kind="StateChangeDenied")
-        if self.records.code(code_hash) is None:
+        if not self.records.has_code(code_hash):
             return CallOutcome(ReturnCode.CODE_NOT_FOUND)
         address = contract_address(self.account, code_hash, self.ctx.cluster_id, salt)
         if self.records.contract(address) is not None:

@@ -118,6 +118,11 @@ class Records:
     def code(self, code_hash: bytes) -> bytes | None:
         return self.kv.get(CODE + code_hash)
 
+    def has_code(self, code_hash: bytes) -> bool:
+        """Whether the code exists, without reading the wasm (its small info record is
+        written with it)."""
+        return self.kv.get(CODE_INFO + code_hash) is not None
+
     def code_info(self, code_hash: bytes) -> CodeInfo | None:
         raw = self.kv.get(CODE_INFO + code_hash)
         if raw is None:

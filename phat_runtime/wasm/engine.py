@@ -1,7 +1,8 @@
 """The wasmtime engine: fuel (gas), epoch interruption (wall clock), store limits.
 
 One :class:`Engine` per process is the usual shape; it owns the wasmtime ``Engine``, a daemon
-thread that advances the epoch every :data:`EPOCH_TICK_MS`, and the compiled-module cache.
+thread that advances the epoch every :data:`EPOCH_TICK_MS`, the compiled-module cache and the
+per-thread linkers that hold the host functions (``wasm/linker.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import wasmtime
 
@@ -84,12 +84,13 @@ class Engine:
         cfg.wasm_threads = False
         self.wasmtime = wasmtime.Engine(cfg)
         self._ticker = _EpochTicker(self.wasmtime)
-        # Per-engine cache for the executor (wasmtime FuncTypes are engine-bound).
-        self.bindings: dict[Any, Any] = {}
         # Imported lazily to keep module import order simple.
+        from phat_runtime.wasm.linker import ThreadLinkers
         from phat_runtime.wasm.modules import ModuleCache
 
         self.modules = ModuleCache(self, self.config.cache_dir, self.config.memory_cache_entries)
+        #: Host functions defined once per thread on a wasmtime Linker.
+        self.linkers = ThreadLinkers(self.wasmtime)
 
     def deadline_ticks(self, wall_clock_ms: int) -> int:
         """Epoch ticks for a budget, rounded up, at least one."""

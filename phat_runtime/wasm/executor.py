@@ -12,13 +12,11 @@ Outcomes of :meth:`Session.run`:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import traceback
 
 import wasmtime
 
 from phat_runtime.errors import (
-    BadImports,
     ContractTrapped,
     ExecutionError,
     InternalError,
@@ -26,67 +24,14 @@ from phat_runtime.errors import (
     PhatError,
     WallClockTimeout,
 )
-from phat_runtime.wasm import seal0, seal1, seal2  # noqa: F401  (registers the shims)
-from phat_runtime.wasm.abi import HOST_FUNCTIONS, MAX_MEMORY_PAGES
 from phat_runtime.wasm.engine import GAS_PER_FUEL, Engine
-from phat_runtime.wasm.frame import SHIMS, ContractReturned, ContractTerminated, Frame
+from phat_runtime.wasm.frame import ContractReturned, ContractTerminated, Frame
 from phat_runtime.wasm.host import ExecReturn, Host
+from phat_runtime.wasm.linker import enter, leave
 from phat_runtime.wasm.modules import CompiledModule
 
 ENTRY_POINTS = ("deploy", "call")
-
-_VALTYPES = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
-# Result width in bits: shims return unsigned values, wasm wants them two's-complement signed.
-_RESULT_BITS = {"i32": 32, "i64": 64}
-
-# (functype, shim, result bits or 0) per import list. FuncTypes belong to one wasmtime engine, so the
-# cache lives on the Engine (``Engine.bindings``).
-_Binding = tuple[wasmtime.FuncType, Callable[..., Any], int]
-
-
-def _bindings(engine: Engine, imports: tuple[tuple[str, str], ...]) -> list[_Binding]:
-    cache: dict[tuple[tuple[str, str], ...], list[_Binding]] = engine.bindings
-    found = cache.get(imports)
-    if found is not None:
-        return found
-    out: list[_Binding] = []
-    for key in imports:
-        spec = HOST_FUNCTIONS.get(key)
-        if spec is None:
-            raise BadImports(f"unknown host function {key[0]}.{key[1]}")
-        ty = wasmtime.FuncType(
-            [_VALTYPES[p] for p in spec.params], [_VALTYPES[r] for r in spec.results]
-        )
-        bits = _RESULT_BITS[spec.results[0]] if spec.results else 0
-        out.append((ty, SHIMS[spec.impl], bits))
-    cache[imports] = out
-    return out
-
-
-def _bind(frame: Frame, fn: Callable[..., Any], result_bits: int) -> Callable[..., Any]:
-    """Close over the frame; record any exception on it; wrap u32/u64 results to i32/i64."""
-
-    if result_bits:
-        signed_bit, wrap = 1 << (result_bits - 1), 1 << result_bits
-
-        def call_returning(*args: int) -> int:
-            try:
-                result = int(fn(frame, *args))
-            except BaseException as exc:
-                frame.pending = exc
-                raise
-            return result - wrap if result >= signed_bit else result
-
-        return call_returning
-
-    def call(*args: int) -> None:
-        try:
-            fn(frame, *args)
-        except BaseException as exc:
-            frame.pending = exc
-            raise
-
-    return call
+_TIMED_OUT = "wall-clock budget exceeded: execution interrupted (a timeout is charged the whole gas limit)"
 
 
 def _trap_error(trap: wasmtime.Trap) -> ExecutionError:
@@ -94,12 +39,28 @@ def _trap_error(trap: wasmtime.Trap) -> ExecutionError:
     if code == wasmtime.TrapCode.OUT_OF_FUEL:
         return OutOfGas("out of gas: the gas limit was exhausted")
     if code == wasmtime.TrapCode.INTERRUPT:
-        return WallClockTimeout("wall-clock budget exceeded: execution interrupted")
+        return WallClockTimeout(_TIMED_OUT)
     if code == wasmtime.TrapCode.STACK_OVERFLOW:
         return ContractTrapped("contract trapped: wasm stack overflow (recursion too deep)")
     name = code.name.lower().replace("_", " ") if code is not None else "trap"
     first_line = str(trap.message).splitlines()[0] if trap.message else name
     return ContractTrapped(f"contract trapped: {name} ({first_line})")
+
+
+def _drop_frames(exc: BaseException | None) -> None:
+    """Clear the locals of the finished frames an exception's traceback holds.
+
+    The way wasmtime-py carries an exception out of a host function (a context manager that
+    catches a ``WasmtimeError`` and raises the saved exception from its handler) leaves a
+    reference cycle through those frames — and through them the store. Clearing them lets
+    reference counting free all of it at once instead of leaving ~50 objects per call to the
+    garbage collector. Frames still running (ours, our callers') are skipped.
+    """
+    for _ in range(3):  # the exception and the exceptions it was raised while handling
+        if exc is None:
+            return
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__context__
 
 
 class Session:
@@ -131,51 +92,53 @@ class Session:
         """
         if entry not in ENTRY_POINTS:
             raise ValueError(f"entry must be one of {ENTRY_POINTS}")
-        ticks_left = self.deadline_epoch - self.engine.epoch
+        engine = self.engine
+        ticks_left = self.deadline_epoch - engine.epoch
         if ticks_left <= 0:
             raise WallClockTimeout("wall-clock budget exceeded before the call started")
         # A nested frame draws on what its caller has left now, not at the caller's start.
-        parent = self._stores[-1] if self._stores else None
+        stores = self._stores
+        parent = stores[-1] if stores else None
         available = self.fuel_left if parent is None else parent.get_fuel()
         fuel = available if gas_limit == 0 else min(available, gas_limit // GAS_PER_FUEL)
-        store = self.engine.new_store(fuel, ticks_left)
-        frame = Frame(self, store, host, input_data)
-        self._stores.append(store)
+        store = engine.new_store(fuel, ticks_left)
+        frame = Frame(store, host, input_data)
+        stores.append(store)
+        caller = enter(frame)
+        timed_out = False
         try:
-            func = self._instantiate(compiled, store, frame, entry)
+            memory_type = compiled.memory_type
+            linker = engine.linkers.get()
+            if memory_type is not None:
+                frame.memory = wasmtime.Memory(store, memory_type)
+                linker.define(store, "env", "memory", frame.memory)
+            func = linker.instantiate(store, compiled.module).exports(store)[entry]
+            assert isinstance(func, wasmtime.Func)
             func(store)
             return ExecReturn(0, b"")
         except BaseException as exc:
-            return self._outcome(frame, exc)
+            try:
+                return self._outcome(frame, exc)
+            except WallClockTimeout:
+                timed_out = True
+                raise
+            finally:
+                _drop_frames(frame.pending)
+                if exc is frame.pending or frame.pending is None:
+                    _drop_frames(exc)
         finally:
-            self._stores.pop()
-            used = fuel - store.get_fuel()
+            leave(caller)
+            stores.pop()
+            # wasmtime keeps the fuel counter of a call-free loop in a register and does not
+            # write it back when the epoch interrupts, so a timed-out frame's store still shows
+            # (nearly) all of its fuel: a wall-clock timeout is charged the frame's whole budget.
+            used = fuel if timed_out else fuel - store.get_fuel()
             if parent is None:
                 self.fuel_left -= used
             else:  # what a callee burnt is paid by its caller, like any instruction
-                parent.set_fuel(parent.get_fuel() - used)
-
-    def _instantiate(
-        self, compiled: CompiledModule, store: wasmtime.Store, frame: Frame, entry: str
-    ) -> wasmtime.Func:
-        bindings = _bindings(self.engine, compiled.imports)
-        externs: list[Any] = []
-        bound = iter(bindings)
-        for imp in compiled.module.imports:
-            if isinstance(imp.type, wasmtime.MemoryType):
-                maximum = compiled.memory_max if compiled.memory_max is not None else MAX_MEMORY_PAGES
-                memory = wasmtime.Memory(
-                    store, wasmtime.MemoryType(wasmtime.Limits(compiled.memory_min, maximum))
-                )
-                frame.memory = memory
-                externs.append(memory)
-            else:
-                ty, fn, result_bits = next(bound)
-                externs.append(wasmtime.Func(store, ty, _bind(frame, fn, result_bits)))
-        instance = wasmtime.Instance(store, compiled.module, externs)
-        func = instance.exports(store)[entry]
-        assert isinstance(func, wasmtime.Func)
-        return func
+                parent.set_fuel(max(0, parent.get_fuel() - used))
+            frame.end()
+            store.close()  # frees the instance and its memory now, whoever still holds `store`
 
     def _outcome(self, frame: Frame, exc: BaseException) -> ExecReturn:
         # Trust what our own shims recorded on the frame: wasmtime-py passes a host
@@ -206,5 +169,5 @@ class Session:
         if frame.store.get_fuel() == 0:
             return OutOfGas("out of gas: the gas limit was exhausted")
         if self.engine.epoch >= self.deadline_epoch:
-            return WallClockTimeout("wall-clock budget exceeded: execution interrupted")
+            return WallClockTimeout(_TIMED_OUT)
         return ContractTrapped("contract trapped (wasm trap; its details were lost to a concurrent execution)")

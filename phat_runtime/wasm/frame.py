@@ -8,6 +8,7 @@ length convention with the u32::MAX sentinel, little-endian integers.
 
 from __future__ import annotations
 
+import ctypes
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,6 @@ from phat_runtime.errors import HostFunctionError, OutOfGas
 from phat_runtime.types import SENTINEL
 
 if TYPE_CHECKING:
-    from phat_runtime.wasm.executor import Session
     from phat_runtime.wasm.host import Host
 
 U32_MASK = 0xFFFF_FFFF
@@ -30,6 +30,19 @@ MAX_VALUE_LEN = 1024 * 1024
 FUEL_PER_BYTE = 1
 #: Fuel charged for every storage write and event on top of the per-byte cost.
 FUEL_PER_WRITE = 2_000
+
+_U32 = struct.Struct("<I")
+# ctypes keeps ``c_ubyte * n`` types only weakly: hold the few memory sizes (whole pages) here so
+# each frame does not build a new array type for the garbage collector to clean up.
+_BYTE_ARRAYS: dict[int, type[ctypes.Array[ctypes.c_ubyte]]] = {}
+
+
+def _byte_array(size: int) -> type[ctypes.Array[ctypes.c_ubyte]]:
+    array = _BYTE_ARRAYS.get(size)
+    if array is None:
+        array = _BYTE_ARRAYS[size] = ctypes.c_ubyte * size
+    return array
+
 
 Shim = Callable[..., Any]
 #: impl name (as in ``abi.HostFuncSpec.impl``) → python function(frame, *args)
@@ -61,54 +74,88 @@ def host_error(kind: str, message: str) -> HostFunctionError:
 
 
 class Frame:
-    """Memory access and per-frame state for the shims of one contract instance."""
+    """Memory access and per-frame state for the shims of one contract instance.
 
-    __slots__ = ("host", "input", "memory", "pending", "session", "store")
+    Linear memory is reached through a memoryview over its raw bytes, bounds-checked on every
+    access. The view is rebuilt when the memory's size changed — only wasm code grows memory,
+    and growing is the only way its base address can move — and checked once per host-function
+    call (``view`` is reset on every entry from wasm). The view never outlives the frame.
+    """
 
-    def __init__(self, session: Session, store: wasmtime.Store, host: Host, input_data: bytes):
-        self.session = session
+    __slots__ = ("_whole", "host", "input", "memory", "pending", "store", "view")
+
+    def __init__(self, store: wasmtime.Store, host: Host, input_data: bytes):
         self.store = store
         self.host = host
         self.input: bytes | None = input_data  # None once forwarded (FORWARD_INPUT)
         self.memory: wasmtime.Memory | None = None
+        #: Linear memory as checked during the current host call (None: check again).
+        self.view: memoryview | None = None
+        self._whole: memoryview | None = None  # the last view built, whatever its age
         # The exception a shim raised, recorded here because wasmtime-py keeps the "last
         # exception" in a process-global variable that concurrent executions could overwrite.
         self.pending: BaseException | None = None
 
+    def end(self) -> None:
+        """The frame is over: drop everything that points into its store."""
+        self.view = self._whole = None
+        self.memory = None
+        self.pending = None  # an exception's traceback would hold the frame
+
     # --- memory -------------------------------------------------------------------------
-    def _mem(self) -> wasmtime.Memory:
-        if self.memory is None:  # pragma: no cover - instantiate sets it first
-            raise host_error("OutOfBounds", "no memory")
-        return self.memory
+    def _view(self) -> memoryview:
+        view = self.view
+        if view is None:
+            memory = self.memory
+            if memory is None:  # pragma: no cover - instantiate sets it first
+                raise host_error("OutOfBounds", "no memory")
+            size = memory.data_len(self.store)
+            view = self._whole
+            if view is None or len(view) != size:
+                if size:
+                    base = ctypes.addressof(memory.data_ptr(self.store).contents)
+                    view = memoryview(_byte_array(size).from_address(base)).cast("B")
+                else:
+                    view = memoryview(b"")
+                self._whole = view
+            self.view = view
+        return view
 
     def read(self, ptr: int, length: int) -> bytes:
         ptr &= U32_MASK
-        length &= U32_MASK
-        mem = self._mem()
-        if ptr + length > mem.data_len(self.store):
+        end = ptr + (length & U32_MASK)
+        view = self._view()
+        if end > len(view):
             raise host_error(
-                "OutOfBounds", f"read of {length} bytes at {ptr:#x} is outside linear memory"
+                "OutOfBounds", f"read of {length & U32_MASK} bytes at {ptr:#x} is outside linear memory"
             )
-        if length == 0:
-            return b""
-        return bytes(mem.read(self.store, ptr, ptr + length))
+        return view[ptr:end].tobytes()
 
     def write(self, ptr: int, data: bytes) -> None:
         ptr &= U32_MASK
-        mem = self._mem()
-        if ptr + len(data) > mem.data_len(self.store):
+        end = ptr + len(data)
+        view = self._view()
+        if end > len(view):
             raise host_error(
                 "OutOfBounds", f"write of {len(data)} bytes at {ptr:#x} is outside linear memory"
             )
         if data:
-            mem.write(self.store, data, ptr)
+            view[ptr:end] = data
 
     def read_u32(self, ptr: int) -> int:
-        value: int = struct.unpack("<I", self.read(ptr, 4))[0]
+        ptr &= U32_MASK
+        view = self._view()
+        if ptr + 4 > len(view):
+            raise host_error("OutOfBounds", f"read of 4 bytes at {ptr:#x} is outside linear memory")
+        value: int = _U32.unpack_from(view, ptr)[0]
         return value
 
     def write_u32(self, ptr: int, value: int) -> None:
-        self.write(ptr, struct.pack("<I", value))
+        ptr &= U32_MASK
+        view = self._view()
+        if ptr + 4 > len(view):
+            raise host_error("OutOfBounds", f"write of 4 bytes at {ptr:#x} is outside linear memory")
+        _U32.pack_into(view, ptr, value)
 
     def read_u128(self, ptr: int) -> int:
         return int.from_bytes(self.read(ptr, 16), "little")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import wasmtime
 
 from phat_runtime.errors import MalformedModule
+from phat_runtime.wasm.abi import MAX_MEMORY_PAGES
 
 if TYPE_CHECKING:
     from phat_runtime.wasm.engine import Engine
@@ -39,18 +40,25 @@ class CompiledModule:
     imports: tuple[tuple[str, str], ...]  # function imports in order
     memory_min: int
     memory_max: int | None
+    #: The type of the ``env.memory`` each instance gets: the import's limits, at most
+    #: MAX_MEMORY_PAGES when the module declares no maximum. None: no memory import.
+    memory_type: wasmtime.MemoryType | None
 
 
 def _describe(code_hash: bytes, module: wasmtime.Module) -> CompiledModule:
     funcs: list[tuple[str, str]] = []
-    mem_min, mem_max = 0, None
+    mem_min, mem_max, has_memory = 0, None, False
     for imp in module.imports:
         ty = imp.type
         if isinstance(ty, wasmtime.MemoryType):
-            mem_min, mem_max = ty.limits.min, ty.limits.max
+            mem_min, mem_max, has_memory = ty.limits.min, ty.limits.max, True
         elif isinstance(ty, wasmtime.FuncType):
             funcs.append((imp.module, imp.name or ""))
-    return CompiledModule(code_hash, module, tuple(funcs), mem_min, mem_max)
+    memory_type = None
+    if has_memory:
+        maximum = mem_max if mem_max is not None else MAX_MEMORY_PAGES
+        memory_type = wasmtime.MemoryType(wasmtime.Limits(mem_min, maximum))
+    return CompiledModule(code_hash, module, tuple(funcs), mem_min, mem_max, memory_type)
 
 
 def _engine_tag(engine: Engine) -> str:
@@ -72,6 +80,15 @@ class ModuleCache:
         self._lock = threading.Lock()
         self._dir = Path(cache_dir) / _engine_tag(engine) if cache_dir else None
         self.stats = {"memory_hits": 0, "disk_hits": 0, "compiles": 0, "disk_rejects": 0}
+
+    def cached(self, code_hash: bytes) -> CompiledModule | None:
+        """The module if it is in memory already (no wasm needed, nothing compiled)."""
+        with self._lock:
+            hit = self._memory.get(code_hash)
+            if hit is not None:
+                self._memory.move_to_end(code_hash)
+                self.stats["memory_hits"] += 1
+            return hit
 
     def get(self, code_hash: bytes, wasm: bytes) -> CompiledModule:
         with self._lock:
