@@ -47,6 +47,13 @@ EXPECTED_IMPORTS = {
     "token": _BASE | {"seal0.caller", "seal0.deposit_event", "seal0.hash_blake2_256"},
     "factory": _BASE | {"seal1.call", "seal1.instantiate"},
     # The pink examples reach pink through seal0.call_chain_extension.
+    "ai_agent": _BASE
+    | {
+        "seal0.call_chain_extension",
+        "seal0.caller",  # only the owner configures
+        "seal0.address",  # answers are signed for this contract
+        "seal0.hash_blake2_256",  # ... over the hashes of prompt and answer
+    },
     "cache_user": _BASE | {"seal0.call_chain_extension"},
     "key_custody": _BASE | {"seal0.call_chain_extension", "seal0.caller"},
     "oracle": _BASE

@@ -70,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
     console.print("[yellow]standalone mode: this worker orders transactions itself — not decentralized[/]")
     console.print(f"serving on http://{args.host}:{args.port}  (OpenAPI docs at /docs; Ctrl-C stops)",
                   highlight=False)
-    serve(worker, args.host, args.port, log_level="warning")
+    try:
+        serve(worker, args.host, args.port, log_level="warning")
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a worker is stopped; serve() has stopped it cleanly
+    console.print(f"worker stopped; state kept in {args.data_dir}", highlight=False, soft_wrap=True)
     return 0
 
 
