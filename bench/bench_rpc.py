@@ -1,23 +1,29 @@
-"""Benchmark: encrypted query latency and throughput over loopback vs the same server's plain
-``/health`` endpoint, in the same run.
+"""Benchmark: the worker's CPU per encrypted query vs per ``GET /health``, with the server in its
+own process (``phat serve`` on loopback) and the load generator in this one.
 
-A standalone worker (simulated TEE) serves on 127.0.0.1; the client encrypts + signs each
-query of flipper ``get``, the worker decrypts, checks, runs it, signs a receipt and encrypts
-the reply; the client opens it and verifies the receipt. The baseline is a GET of ``/health``
-on the same server through the same HTTP client (same uvicorn, same connection pool).
+For each concurrency (default 1, 8, 32) and each kind (``health``, ``query``) the generator
+opens one keep-alive connection per client thread and sends pre-built requests: the signed,
+encrypted queries of flipper ``get`` are made before the timed part (the protocol allows it:
+each carries its own nonce and deadline), so the timed part is just HTTP on raw sockets.
+The server's CPU is read from ``/proc/<pid>/stat`` (utime + stime, all threads) before and
+after each run; every query response is opened and its receipt verified after the run.
 
-    python bench/bench_rpc.py [--requests N] [--concurrency C]
+    python bench/bench_rpc.py [--requests N] [--concurrency 1,8,32] [--rounds R] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,80 +32,209 @@ sys.path.insert(0, str(ROOT))
 
 from phat_runtime.crypto.signer import Signer  # noqa: E402
 from phat_runtime.rpc.client import WorkerClient, development_policy  # noqa: E402
-from phat_runtime.rpc.hosting import ServerThread  # noqa: E402
-from phat_runtime.worker.service import Worker, WorkerConfig  # noqa: E402
+from phat_runtime.rpc.hosting import free_port  # noqa: E402
 
 FLIPPER = ROOT / "contracts_examples" / "flipper" / "flipper.contract"
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _latencies(fn: Callable[[], Any], n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
+def server_cpu_s(pid: int) -> float:
+    """utime + stime of every thread of ``pid``, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def _throughput(fn: Callable[[], Any], n: int, concurrency: int) -> float:
-    start = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(lambda _: fn(), range(n)))
-    return n / (time.perf_counter() - start)
+@dataclass
+class Run:
+    kind: str
+    concurrency: int
+    requests: int = 0
+    wall_s: float = 0.0
+    server_cpu_s: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    def add(self, other: Run) -> None:
+        self.requests += other.requests
+        self.wall_s += other.wall_s
+        self.server_cpu_s += other.server_cpu_s
+        self.latencies += other.latencies
+
+    @property
+    def cpu_us(self) -> float:
+        return self.server_cpu_s / self.requests * 1e6
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.wall_s
+
+    def pct_ms(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1e3
 
 
-def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1e3
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client on a raw socket (cheap for the load generator)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = self.sock.makefile("rb")
+
+    def exchange(self, raw: bytes) -> tuple[int, bytes]:
+        self.sock.sendall(raw)
+        status = int(self.reader.readline().split()[1])
+        length = 0
+        while (line := self.reader.readline()) not in (b"\r\n", b""):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        return status, self.reader.read(length)
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def http_request(method: str, path: str, body: bytes = b"", content_type: str = "application/octet-stream") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+    if body or method == "POST":
+        head += f"content-type: {content_type}\r\ncontent-length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+# A load is: per client thread, a list of raw requests and a check for each (status, body).
+Load = list[list[tuple[bytes, Callable[[int, bytes], None]]]]
+
+
+def health_load(threads: int, per_thread: int) -> Load:
+    raw = http_request("GET", "/health")
+
+    def check(status: int, body: bytes) -> None:
+        assert status == 200 and json.loads(body)["ok"] is True, (status, body[:200])
+
+    return [[(raw, check)] * per_thread for _ in range(threads)]
+
+
+def query_load(client: WorkerClient, flipper: Any, signer: Signer, threads: int, per_thread: int) -> Load:
+    payload = flipper.metadata.encode_message("get")
+    load: Load = []
+    for _ in range(threads):
+        prepared = client.prepare_queries(flipper.address, payload, signer, count=per_thread)
+        load.append([(http_request("POST", p.path, p.body, p.content_type), _query_check(p)) for p in prepared])
+    return load
+
+
+def _query_check(prepared: Any) -> Callable[[int, bytes], None]:
+    def check(status: int, body: bytes) -> None:
+        assert status == 200, (status, body[:300])
+        verified = prepared.finish(body)  # opens the response, verifies the receipt
+        assert verified.outcome.success and verified.outcome.data == b"\x00\x01", verified.outcome
+
+    return check
+
+
+def run_load(kind: str, port: int, pid: int, load: Load) -> Run:
+    connections = [Connection(port) for _ in load]
+    answers: list[list[tuple[int, bytes]]] = [[] for _ in load]
+    latencies: list[list[float]] = [[] for _ in load]
+    start_gate = threading.Barrier(len(load) + 1)
+
+    def client(i: int) -> None:
+        conn, out, lat = connections[i], answers[i], latencies[i]
+        start_gate.wait()
+        for raw, _ in load[i]:
+            t = time.perf_counter()
+            out.append(conn.exchange(raw))
+            lat.append(time.perf_counter() - t)
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(len(load))]
+    for w in workers:
+        w.start()
+    cpu0 = server_cpu_s(pid)
+    t0 = time.perf_counter()
+    start_gate.wait()
+    for w in workers:
+        w.join()
+    wall = time.perf_counter() - t0
+    cpu = server_cpu_s(pid) - cpu0
+    for conn in connections:
+        conn.close()
+    for requests, got in zip(load, answers, strict=True):  # verified outside the timed part
+        for (_, check), (status, body) in zip(requests, got, strict=True):
+            check(status, body)
+    return Run(kind, len(load), sum(map(len, load)), wall, cpu, [x for lat in latencies for x in lat])
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "phat_runtime.cli.main", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn = Connection(port)
+            status, _ = conn.exchange(http_request("GET", "/health"))
+            conn.close()
+            if status == 200:
+                return server
+        except OSError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            raise RuntimeError("phat serve did not start")
+        time.sleep(0.1)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=1600, help="requests per kind, concurrency and round")
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--rounds", type=int, default=2, help="health and query alternate this many times")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    levels = [int(c) for c in args.concurrency.split(",")]
 
+    results: dict[str, Any] = {"levels": {}}
     with tempfile.TemporaryDirectory(prefix="phat-bench-rpc-") as tmp:
-        worker = Worker(WorkerConfig(data_dir=Path(tmp) / "worker"))
-        with ServerThread(worker) as url:
-            client = WorkerClient(url, policy=development_policy())
+        port = free_port()
+        server = start_server(Path(tmp) / "worker", port)  # simulated TEE: development only
+        try:
+            client = WorkerClient(f"http://127.0.0.1:{port}", policy=development_policy())
             alice = Signer.dev("alice")
             flipper = client.deploy(FLIPPER, "new", [True], signer=alice)
-
-            def query() -> None:
-                assert flipper.query("get", signer=alice).output is True
-
-            def health() -> None:
-                client.http.get("/health").raise_for_status()
-
-            for _ in range(20):
-                query()
-                health()
-            q_lat, h_lat = [], []
-            for _ in range(args.requests):  # interleaved, so noise hits both alike
-                q_lat += _latencies(query, 1)
-                h_lat += _latencies(health, 1)
-            q_tput = _throughput(query, args.requests, args.concurrency)
-            h_tput = _throughput(health, args.requests, args.concurrency)
+            for c in levels:
+                per_thread = max(1, args.requests // c)
+                runs = {"health": Run("health", c), "query": Run("query", c)}
+                run_load("query", port, server.pid, query_load(client, flipper, alice, c, max(2, per_thread // 10)))
+                for _ in range(args.rounds):
+                    runs["health"].add(run_load("health", port, server.pid, health_load(c, per_thread)))
+                    load = query_load(client, flipper, alice, c, per_thread)
+                    runs["query"].add(run_load("query", port, server.pid, load))
+                results["levels"][c] = {
+                    kind: {"requests": r.requests, "server_cpu_us": r.cpu_us, "rps": r.rps,
+                           "p50_ms": r.pct_ms(0.5), "p99_ms": r.pct_ms(0.99)}
+                    for kind, r in runs.items()
+                }
+                results["levels"][c]["cpu_ratio"] = runs["query"].cpu_us / runs["health"].cpu_us
+                if not args.json:
+                    _print_level(c, results["levels"][c])
             client.close()
-    result = {
-        "query_p50_ms": _pct(q_lat, 0.50), "query_p99_ms": _pct(q_lat, 0.99),
-        "health_p50_ms": _pct(h_lat, 0.50), "health_p99_ms": _pct(h_lat, 0.99),
-        "query_rps": q_tput, "health_rps": h_tput,
-    }
-    result["p50_ratio"] = result["query_p50_ms"] / result["health_p50_ms"]
-    result["throughput_ratio"] = result["query_rps"] / result["health_rps"]
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"encrypted query (flipper get, verified receipt) vs GET /health — {args.requests} each, loopback")
-        print(f"  latency  query  p50 {result['query_p50_ms']:7.2f} ms  p99 {result['query_p99_ms']:7.2f} ms")
-        print(f"           health p50 {result['health_p50_ms']:7.2f} ms  p99 {result['health_p99_ms']:7.2f} ms"
-              f"   ratio p50 {result['p50_ratio']:.1f}x")
-        print(f"  throughput ({args.concurrency} client threads): query {result['query_rps']:.0f}/s, "
-              f"health {result['health_rps']:.0f}/s   ratio {result['throughput_ratio']:.2f}")
-    return result
+        print(json.dumps(results, indent=2))
+    return results
+
+
+def _print_level(c: int, level: dict[str, Any]) -> None:
+    print(f"concurrency {c}:")
+    for kind in ("health", "query"):
+        r = level[kind]
+        print(f"  {kind:6}  server CPU {r['server_cpu_us']:7.0f} µs/req   {r['rps']:7.0f} req/s   "
+              f"p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms   ({r['requests']} requests)")
+    print(f"  query / health server CPU: {level['cpu_ratio']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -46,16 +46,17 @@ the code. The tree::
     │   ├── SealingError            sealed data does not unseal (never silently replaced)
     │   └── AttestationError        attestation inputs unusable
     │       └── PolicyError         an attestation policy file is invalid
-    ├── EnvelopeError               (crypto/e2e.py) an encrypted envelope does not open: bad
-    │                               X25519 key, wrong nonce length, wrong key or tampered bytes
+    ├── EnvelopeError               (crypto/e2e.py) an encrypted frame does not open, or an
+    │                               X25519 key is unusable (low order): wrong session, key,
+    │                               counter or route, or tampered bytes
     ├── RpcError                    (worker/error_codes.py) a request refused with a public
     │                               error code (``code``, HTTP ``status``); safe to show
-    ├── BodyError                   (rpc/bodies.py) a body that is not a well-formed envelope
-    ├── VerificationError           (rpc/client.py) the worker's attestation or a receipt did
+    ├── BodyError                   (rpc/bodies.py) a body that is not a well-formed v2 frame
+    ├── VerificationError           (rpc/channel.py) the worker's attestation or a receipt did
     │                               not verify: do not trust the response
-    ├── WorkerError                 (rpc/client.py) the worker refused a client's request
-    ├── WorkerUnreachable           (rpc/client.py) no HTTP exchange with the worker was possible
-    │   └── WorkerTimeout           (rpc/client.py) connected, but no answer in time
+    ├── WorkerError                 (rpc/channel.py) the worker refused a client's request
+    ├── WorkerUnreachable           (rpc/channel.py) no HTTP exchange with the worker was possible
+    │   └── WorkerTimeout           (rpc/channel.py) connected, but no answer in time
     └── DeployFailed                (testing/harness.py, tests only; also an AssertionError) a
                                     test harness constructor did not succeed
 

@@ -4,8 +4,8 @@ Everything signed or hashed is SCALE-encoded with a fixed field order (``codec.s
 two implementations agree byte for byte; see ``docs/rpc.md`` for the layouts. Pure module:
 importable without wasmtime (the client uses it).
 
-- :class:`SignedRequest` — a query or a transaction (upload / instantiate / call), signed by
-  its origin (sr25519 or ed25519); the signer becomes the contract's ``caller``.
+- :class:`SignedRequest` — a query, a transaction (upload / instantiate / call) or a log read,
+  signed by its origin (sr25519 or ed25519); the signer becomes the contract's ``caller``.
 - :class:`Outcome` — what an execution produced (flags, data, gas, events, debug, error).
 - :class:`Receipt` — signed by the worker identity: which request, which output, which
   contract and code, at which block and state root, when.
@@ -24,9 +24,6 @@ from phat_runtime.crypto.signer import Scheme, Signer, verify
 PROTOCOL_VERSION = 1
 REQUEST_DOMAIN = b"phat_runtime/request/v1"
 RECEIPT_DOMAIN = b"phat_runtime/receipt/v1"
-#: Associated data of the encrypted bodies, per direction.
-AAD_REQUEST = b"phat_runtime/rpc-request/v1"
-AAD_RESPONSE = b"phat_runtime/rpc-response/v1"
 
 
 class SignsBytes(Protocol):
@@ -38,16 +35,18 @@ class RequestKind(enum.IntEnum):
     UPLOAD = 1
     INSTANTIATE = 2
     CALL = 3
+    LOGS = 4  # read a contract's log records (deployer only); never a transaction
 
     @property
     def is_transaction(self) -> bool:
-        return self is not RequestKind.QUERY
+        return self in (RequestKind.UPLOAD, RequestKind.INSTANTIATE, RequestKind.CALL)
 
 
 @dataclass(frozen=True)
 class SignedRequest:
     """A request to one worker. ``payload`` is the ink! input (selector ‖ args) for QUERY,
-    CALL and INSTANTIATE, or the wasm code for UPLOAD."""
+    CALL and INSTANTIATE, SCALE ``(wasm, metadata)`` for UPLOAD, :func:`encode_logs_query`
+    for LOGS (``contract`` = the contract whose logs are read)."""
 
     kind: RequestKind
     worker: bytes  # identity public key of the worker it is meant for
@@ -104,6 +103,18 @@ class SignedRequest:
         )  # fmt: skip
         r.end()
         return req
+
+
+def encode_logs_query(since: int, limit: int) -> bytes:
+    """LOGS payload: SCALE ``(since: u64, limit: u32)`` — records with sequence > ``since``."""
+    return Writer().u64(since).u32(limit).finish()
+
+
+def decode_logs_query(payload: bytes) -> tuple[int, int]:
+    r = Reader(payload)
+    since, limit = r.u64(), r.u32()
+    r.end()
+    return since, limit
 
 
 @dataclass(frozen=True)
@@ -173,7 +184,9 @@ def _read_event(r: Reader) -> EventRecord:
 
 @dataclass(frozen=True)
 class Receipt:
-    """Signed by the worker identity key over RECEIPT_DOMAIN ‖ SCALE(fields)."""
+    """Signed by the worker identity key over RECEIPT_DOMAIN ‖ SCALE(fields); encoded as
+    SCALE(fields) ‖ signature (``Vec<u8>``). :meth:`signed_by` encodes the fields once and
+    keeps the encoding, so signing and sending share one encoding."""
 
     worker: bytes
     kind: RequestKind
@@ -185,6 +198,8 @@ class Receipt:
     state_root: bytes
     time_ms: int
     signature: bytes = field(default=b"", repr=False)
+    # SCALE(fields) as signed, set by signed_by; not an init field, so `replace` drops it.
+    _body: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def _fields(self, w: Writer) -> Writer:
         return (
@@ -198,13 +213,17 @@ class Receipt:
         return RECEIPT_DOMAIN + self._fields(Writer()).finish()
 
     def signed_by(self, signer: SignsBytes) -> Receipt:
-        return replace(self, signature=signer.sign(replace(self, signature=b"").signing_bytes()))
+        body = self._fields(Writer()).finish()
+        signed = replace(self, signature=signer.sign(RECEIPT_DOMAIN + body))
+        object.__setattr__(signed, "_body", body)
+        return signed
 
     def signature_valid(self) -> bool:
         return verify(Scheme.SR25519, self.worker, self.signing_bytes(), self.signature)
 
     def encode(self) -> bytes:
-        return self._fields(Writer()).blob(self.signature).finish()
+        body = self._body or self._fields(Writer()).finish()
+        return Writer().raw(body).blob(self.signature).finish()
 
     @staticmethod
     def decode(data: bytes) -> Receipt:

@@ -1,2 +1,2 @@
-"""HTTP API server, request/response schemas, envelope encryption and the Python client (later issue).
+"""HTTP API server, encrypted sessions and wire format (v2), and the Python client.
 """

@@ -1,4 +1,5 @@
-"""Python client of a worker: attest it, encrypt + sign requests, verify receipts, decode.
+"""Python client of a worker: attest it, open an encrypted session, sign requests, verify
+receipts, decode.
 
 Importable without wasmtime (it never touches the runtime)::
 
@@ -11,10 +12,11 @@ Importable without wasmtime (it never touches the runtime)::
     result = flipper.query("get", signer=alice)   # verified receipt, decoded value
     result.output                                  # True
 
-Every response is checked before it is returned: the worker's attestation (quote bound to its
-identity and ECDH keys, accepted by the policy), the receipt's signature by that identity, and
-that the receipt commits to *this* request and *this* output. Any mismatch raises
-:class:`VerificationError`.
+Before anything is sent the worker's attestation is verified (quote bound to its identity and
+ECDH keys, accepted by the policy), and a session is opened only with a worker that proves it
+holds that ECDH key. Every answer is checked before it is returned: it opens under the
+session's key for exactly this request, the receipt is signed by the attested identity, and it
+commits to *this* request and *this* output. Any mismatch raises :class:`VerificationError`.
 
 Every failure is a :class:`~phat_runtime.errors.PhatError` with a one-line message:
 :class:`WorkerUnreachable` (no connection; :class:`WorkerTimeout` when the worker did not answer
@@ -24,59 +26,54 @@ in time), :class:`WorkerError` (the worker refused; ``code`` from docs/rpc.md) a
 
 from __future__ import annotations
 
-import json
 import os
+import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from phat_runtime.codec.messages import Outcome, Receipt, RequestKind, SignedRequest
-from phat_runtime.codec.metadata import ContractMetadata, DecodedEvent
-from phat_runtime.crypto.e2e import EnvelopeError, new_x25519, shared_key
+from phat_runtime.codec.messages import RequestKind, SignedRequest, encode_logs_query
+from phat_runtime.codec.metadata import ContractMetadata
+from phat_runtime.codec.scale import Writer
+from phat_runtime.crypto.e2e import new_x25519
 from phat_runtime.crypto.signer import Signer
 from phat_runtime.errors import PhatError
-from phat_runtime.rpc.bodies import BodyError, RequestEnvelope, open_response
+from phat_runtime.rpc import bodies
+from phat_runtime.rpc.bodies import BodyError, Route
+from phat_runtime.rpc.channel import (
+    ClientSession,
+    Prepared,
+    VerificationError,
+    Verified,
+    WorkerError,
+    WorkerTimeout,
+    WorkerUnreachable,
+    check_receipt,
+)
+from phat_runtime.rpc.remote import RemoteContract, account, load_metadata, metadata_json
 from phat_runtime.tee.policy import Policy
 from phat_runtime.tee.verdict import Verdict
 from phat_runtime.tee.verify import verify_worker_quote
 
+__all__ = [
+    "Prepared",
+    "RemoteContract",
+    "VerificationError",
+    "Verified",
+    "WorkerClient",
+    "WorkerError",
+    "WorkerInfo",
+    "WorkerTimeout",
+    "WorkerUnreachable",
+    "check_receipt",
+    "development_policy",
+]
+
 #: How long a request stays valid by default.
 DEFAULT_DEADLINE_S = 60
-
-
-class VerificationError(PhatError):
-    """The worker's attestation or a receipt did not verify: do not trust the response."""
-
-
-class WorkerError(PhatError):
-    """The worker refused the request; ``code`` is one of docs/rpc.md's error codes."""
-
-    def __init__(self, code: str, message: str, status: int) -> None:
-        # Execution errors already start with their kind ("DuplicateContract: ..."): say it once.
-        super().__init__(message if message.startswith(f"{code}:") else f"{code}: {message}")
-        self.code = code
-        self.status = status
-
-
-class WorkerUnreachable(PhatError):
-    """No HTTP exchange with the worker was possible (refused, reset, DNS, TLS)."""
-
-    def __init__(self, url: str, detail: str) -> None:
-        super().__init__(f"cannot reach the worker at {url} ({detail}); is `phat serve` running there?")
-        self.url = url
-
-
-class WorkerTimeout(WorkerUnreachable):
-    """The worker accepted the connection but did not answer in time. A transaction may still
-    be included: query its effect before sending it again."""
-
-    def __init__(self, url: str, timeout_s: float | None) -> None:
-        PhatError.__init__(self, f"the worker at {url} did not answer within {timeout_s} s; it may be "
-                           "overloaded (a transaction sent may still be included)")
-        self.url = url
+_ROUTE_OF = {RequestKind.QUERY: Route.QUERY, RequestKind.LOGS: Route.LOGS}
 
 
 def development_policy() -> Policy:
@@ -99,33 +96,6 @@ class WorkerInfo:
     raw: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Verified:
-    """A response whose receipt verified against the attested worker."""
-
-    request: SignedRequest
-    outcome: Outcome
-    receipt: Receipt
-
-
-@dataclass
-class DecodedResult:
-    label: str
-    value: Any
-    verified: Verified
-    events: list[DecodedEvent | Any]
-
-    @property
-    def output(self) -> Any:
-        if isinstance(self.value, dict) and len(self.value) == 1 and "Ok" in self.value:
-            return self.value["Ok"]
-        return self.value
-
-    @property
-    def success(self) -> bool:
-        return self.verified.outcome.success
-
-
 class WorkerClient:
     def __init__(self, url: str, *, policy: Policy | None = None, collateral: str | None = None,
                  timeout_s: float = 30.0, http: httpx.Client | None = None) -> None:
@@ -135,14 +105,16 @@ class WorkerClient:
         self.http = http or httpx.Client(base_url=self.url, timeout=timeout_s, trust_env=False)
         self._info: WorkerInfo | None = None
         self.verdict: Verdict | None = None
+        self._session: ClientSession | None = None
+        self._session_lock = threading.Lock()
 
     def close(self) -> None:
         self.http.close()
 
-    # --- attestation ----------------------------------------------------------------------------
+    # --- attestation and session -----------------------------------------------------------------
     def info(self, *, refresh: bool = False) -> WorkerInfo:
         if self._info is None or refresh:
-            raw = self._get("/v1/info")
+            raw = self._check(self._send("GET", "/v1/info"))
             try:
                 self._info = WorkerInfo(
                     _hex(raw["identity"]), _hex(raw["ecdh"]), str(raw["platform"]), _hex(raw["quote"]),
@@ -163,35 +135,70 @@ class WorkerClient:
         self.verdict = verdict
         return verdict
 
-    # --- requests -------------------------------------------------------------------------------
-    def request(self, kind: RequestKind, signer: Signer, *, contract: bytes = bytes(32),
-                code_hash: bytes = bytes(32), payload: bytes = b"", salt: bytes = b"", value: int = 0,
-                gas_limit: int = 0, deadline_s: float = DEFAULT_DEADLINE_S) -> Verified:
+    def open_session(self) -> ClientSession:
+        """A new encrypted session with the attested worker (one X25519 agreement)."""
         if self.verdict is None:
             self.attest()
-        info = self.info()
-        request = SignedRequest(
-            kind, info.identity, contract, code_hash, payload, salt, value, gas_limit, os.urandom(32),
+        private, public = new_x25519()
+        welcome = self._post_bytes("/v2/session", bodies.encode_hello(public))
+        return ClientSession.from_welcome(private, public, self.info().ecdh, welcome)
+
+    def session(self) -> ClientSession:
+        """The client's current session, opened on first use and renewed before it expires."""
+        with self._session_lock:
+            if self._session is None or self._session.stale:
+                self._session = self.open_session()
+            return self._session
+
+    # --- requests -------------------------------------------------------------------------------
+    def sign(self, kind: RequestKind, signer: Signer, *, contract: bytes = bytes(32),
+             code_hash: bytes = bytes(32), payload: bytes = b"", salt: bytes = b"", value: int = 0,
+             gas_limit: int = 0, deadline_s: float = DEFAULT_DEADLINE_S) -> SignedRequest:
+        """A request to the attested worker, with a fresh nonce, signed by ``signer``."""
+        if self.verdict is None:
+            self.attest()
+        return SignedRequest(
+            kind, self.info().identity, contract, code_hash, payload, salt, value, gas_limit, os.urandom(32),
             int((time.time() + deadline_s) * 1000), signer.scheme, signer.public_key,
         ).signed_by(signer)
-        client_sk, client_pk = new_x25519()
-        key = shared_key(client_sk, info.ecdh, client_pk, info.ecdh)
-        envelope = RequestEnvelope.make(key, client_pk, request.encode())
-        path = "/v1/query" if kind is RequestKind.QUERY else "/v1/tx"
-        body = self._post(path, envelope.to_json())
-        try:
-            outcome, receipt = open_response(key, body)
-        except (EnvelopeError, BodyError, ValueError) as exc:
-            raise VerificationError(f"the response does not open or decode: {exc}") from None
-        check_receipt(request, outcome, receipt, info.identity)
-        return Verified(request, outcome, receipt)
+
+    def prepare(self, request: SignedRequest, session: ClientSession | None = None) -> Prepared:
+        """``request`` sealed for its route in ``session`` (default: the client's session)."""
+        route = _ROUTE_OF.get(request.kind, Route.TX)
+        return Prepared.seal(route, request, session or self.session(), self.info().identity)
+
+    def prepare_queries(self, contract: bytes, payload: bytes, signer: Signer, *, count: int,
+                        session: ClientSession | None = None, deadline_s: float = 600) -> list[Prepared]:
+        """``count`` signed queries sealed in one session in counter order (for load generators:
+        send them in order, then :meth:`Prepared.finish` each answer)."""
+        session = session or self.open_session()
+        return [self.prepare(self.sign(RequestKind.QUERY, signer, contract=contract, payload=payload,
+                                       deadline_s=deadline_s), session) for _ in range(count)]
+
+    def send(self, request: SignedRequest) -> tuple[Prepared, bytes]:
+        """Seal and send ``request``; (prepared, raw answer). If the worker no longer knows the
+        session (expired, evicted, restarted) it did not open the request: send it again in a
+        new session, once."""
+        for attempt in (1, 2):
+            prepared = self.prepare(request)
+            try:
+                return prepared, self._post_bytes(prepared.path, prepared.body)
+            except WorkerError as exc:
+                if exc.code != "unknown_session" or attempt == 2:
+                    raise
+                with self._session_lock:
+                    if self._session is prepared.session:
+                        self._session = None
+        raise AssertionError("unreachable")
+
+    def request(self, kind: RequestKind, signer: Signer, **fields: Any) -> Verified:
+        prepared, answer = self.send(self.sign(kind, signer, **fields))
+        return prepared.finish(answer)
 
     def query(self, contract: bytes, payload: bytes, signer: Signer, **kw: Any) -> Verified:
         return self.request(RequestKind.QUERY, signer, contract=contract, payload=payload, **kw)
 
     def upload(self, wasm: bytes, signer: Signer, metadata_json: bytes = b"") -> Verified:
-        from phat_runtime.codec.scale import Writer
-
         payload = Writer().blob(wasm).blob(metadata_json).finish()
         return self.request(RequestKind.UPLOAD, signer, payload=payload)
 
@@ -204,28 +211,30 @@ class WorkerClient:
         return self.request(RequestKind.CALL, signer, contract=contract, payload=payload, value=value)
 
     def contract_info(self, address: bytes) -> dict[str, Any]:
-        return self._get(f"/v1/contracts/0x{address.hex()}")
+        info: dict[str, Any] = self._check(self._send("GET", f"/v1/contracts/0x{address.hex()}"))
+        return info
 
     def logs(self, address: bytes, signer: Signer, *, since: int = 0, limit: int = 100) -> list[dict[str, Any]]:
-        ts = int(time.time() * 1000)
-        signature = signer.sign(b"phat_runtime/logs/v1" + address + ts.to_bytes(8, "little"))
-        params = {"origin": signer.public_key.hex(), "timestamp": ts, "signature": signature.hex(),
-                  "since": since, "limit": limit, "scheme": int(signer.scheme)}
-        records: list[dict[str, Any]] = self._get(f"/v1/contracts/0x{address.hex()}/logs", params)["records"]
-        return records
+        """The contract's log records after sequence ``since`` — the deployer's signed, one-shot,
+        encrypted read."""
+        request = self.sign(RequestKind.LOGS, signer, contract=address, payload=encode_logs_query(since, limit))
+        prepared, answer = self.send(request)
+        try:
+            return bodies.decode_log_records(prepared.open(answer))
+        except BodyError as exc:
+            raise VerificationError(f"the log records do not decode: {exc}") from None
 
     # --- metadata-aware ---------------------------------------------------------------------------
     def contract(self, address: bytes | str, metadata: ContractMetadata | str | os.PathLike[str]) -> RemoteContract:
-        meta = metadata if isinstance(metadata, ContractMetadata) else ContractMetadata.load(Path(metadata))
-        addr = address if isinstance(address, bytes) else _account(address)
-        return RemoteContract(self, addr, meta)
+        addr = address if isinstance(address, bytes) else account(address)
+        return RemoteContract(self, addr, load_metadata(metadata))
 
     def deploy(self, metadata: ContractMetadata | str | os.PathLike[str], constructor: str,
                args: Any = None, *, signer: Signer, salt: bytes = b"", value: int = 0) -> RemoteContract:
-        meta = metadata if isinstance(metadata, ContractMetadata) else ContractMetadata.load(Path(metadata))
+        meta = load_metadata(metadata)
         if meta.wasm is None:
             raise PhatError("the metadata carries no code; pass the .contract bundle")
-        upload = self.upload(meta.wasm, signer, _metadata_json(metadata))
+        upload = self.upload(meta.wasm, signer, metadata_json(metadata))
         if upload.outcome.error_kind is not None:
             raise WorkerError(upload.outcome.error_kind, upload.outcome.error_message or "", 422)
         assert upload.outcome.code_hash is not None
@@ -237,11 +246,12 @@ class WorkerClient:
         return RemoteContract(self, made.outcome.contract, meta)
 
     # --- plumbing ---------------------------------------------------------------------------------
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        return self._check(self._send("GET", path, params=params))
-
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
-        return self._check(self._send("POST", path, json=body))
+    def _post_bytes(self, path: str, body: bytes) -> bytes:
+        response = self._send("POST", path, content=body, headers={"content-type": bodies.CONTENT_TYPE})
+        if response.status_code != 200:
+            self._check(response)  # raises the worker's error
+            raise WorkerError("bad_response", f"HTTP {response.status_code} from {path}", response.status_code)
+        return response.content
 
     def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
         """One HTTP exchange; transport failures become WorkerUnreachable / WorkerTimeout."""
@@ -266,67 +276,6 @@ class WorkerClient:
         return body
 
 
-def check_receipt(request: SignedRequest, outcome: Outcome, receipt: Receipt, identity: bytes) -> None:
-    """Raise VerificationError unless ``receipt`` is the attested worker's statement about
-    exactly this request and this outcome."""
-    problems = []
-    if receipt.worker != identity:
-        problems.append("signed by another key than the attested worker identity")
-    if not receipt.signature_valid():
-        problems.append("receipt signature does not verify")
-    if receipt.request_hash != request.request_hash:
-        problems.append("receipt is for another request")
-    if receipt.output_hash != outcome.output_hash:
-        problems.append("output does not match the receipt's output hash")
-    if receipt.kind is not request.kind:
-        problems.append("receipt kind differs from the request")
-    if problems:
-        raise VerificationError("; ".join(problems))
-
-
-class RemoteContract:
-    """A contract on a worker, called by label through its metadata."""
-
-    def __init__(self, client: WorkerClient, address: bytes, metadata: ContractMetadata) -> None:
-        self.client = client
-        self.address = address
-        self.metadata = metadata
-
-    def query(self, label: str, args: Any = None, *, signer: Signer, value: int = 0) -> DecodedResult:
-        spec = self.metadata.message(label)
-        verified = self.client.query(self.address, self.metadata.encode_message(label, args), signer, value=value)
-        return self._decode(spec, verified)
-
-    def transact(self, label: str, args: Any = None, *, signer: Signer, value: int = 0) -> DecodedResult:
-        spec = self.metadata.message(label)
-        verified = self.client.call(self.address, self.metadata.encode_message(label, args), signer, value=value)
-        return self._decode(spec, verified)
-
-    def _decode(self, spec: Any, verified: Verified) -> DecodedResult:
-        outcome = verified.outcome
-        value = None
-        if outcome.error_kind is None:
-            value = self.metadata.decode_return(spec, outcome.data)
-        events: list[DecodedEvent | Any] = []
-        for e in outcome.events:
-            try:
-                events.append(self.metadata.decode_event(e.data, e.topics) if e.contract == self.address else e)
-            except PhatError:
-                events.append(e)
-        return DecodedResult(spec.label, value, verified, events)
-
-
-def _metadata_json(source: ContractMetadata | str | os.PathLike[str]) -> bytes:
-    """The metadata document without its code, to upload beside the wasm (lets the worker
-    check arguments and serve the metadata); empty for an in-memory ContractMetadata."""
-    if isinstance(source, ContractMetadata):
-        return b""
-    doc = json.loads(Path(source).read_text())
-    if isinstance(doc.get("source"), dict):
-        doc["source"].pop("wasm", None)
-    return json.dumps(doc, separators=(",", ":")).encode()
-
-
 def _transport_detail(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.ConnectError):
         return "connection refused" if "refused" in str(exc).lower() else f"cannot connect: {exc}"
@@ -337,11 +286,3 @@ def _hex(value: Any) -> bytes:
     if not isinstance(value, str):
         raise TypeError(f"expected a 0x-hex string, got {type(value).__name__}")
     return bytes.fromhex(value.removeprefix("0x"))
-
-
-def _account(text: str) -> bytes:
-    if text.startswith("0x"):
-        return bytes.fromhex(text[2:])
-    from scalecodec.utils.ss58 import ss58_decode
-
-    return bytes.fromhex(ss58_decode(text))

@@ -9,6 +9,7 @@ import time
 
 import uvicorn
 
+from phat_runtime.rpc.fastpath import FastPath
 from phat_runtime.rpc.server import RpcLimits, create_app
 from phat_runtime.worker.service import Worker
 
@@ -20,18 +21,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _config(worker: Worker, host: str, port: int, log_level: str, limits: RpcLimits | None) -> uvicorn.Config:
-    return uvicorn.Config(create_app(worker, limits), host=host, port=port, log_level=log_level,
-                          access_log=False, lifespan="off")
+def _server(app: FastPath, host: str, port: int, log_level: str) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                                         access_log=False, lifespan="off"))
 
 
 def serve(worker: Worker, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
           limits: RpcLimits | None = None) -> None:
     """Serve until interrupted; starts and stops the worker around it."""
     worker.start()
+    app = create_app(worker, limits)
     try:
-        uvicorn.Server(_config(worker, host, port, log_level, limits)).run()
+        _server(app, host, port, log_level).run()
     finally:
+        app.close()
         worker.stop()
 
 
@@ -43,7 +46,8 @@ class ServerThread:
         self.worker = worker
         self.host = host
         self.port = port or free_port(host)
-        self.server = uvicorn.Server(_config(worker, self.host, self.port, "warning", limits))
+        self.app = create_app(worker, limits)
+        self.server = _server(self.app, self.host, self.port, "warning")
         self.thread = threading.Thread(target=self.server.run, name="phat-rpc", daemon=True)
 
     @property
@@ -63,4 +67,5 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+        self.app.close()
         self.worker.stop()

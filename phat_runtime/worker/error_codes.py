@@ -10,11 +10,13 @@ from phat_runtime.errors import PhatError
 
 #: code → (HTTP status, what it means)
 ERROR_CODES: dict[str, tuple[int, str]] = {
-    "malformed_body": (400, "the body is not a JSON envelope {v, client_pk, nonce, ciphertext}"),
-    "bad_envelope": (400, "the ciphertext does not open with this worker's ECDH key"),
+    "malformed_body": (400, "the body is not a v2 frame (version, session id, counter, ciphertext; docs/rpc.md)"),
+    "bad_envelope": (400, "the X25519 key is unusable, or the ciphertext does not open with the session's key"),
+    "unknown_session": (401, "no such session (expired, evicted, worker restarted); open a new one, send again"),
+    "replayed_counter": (409, "this session already received that message counter"),
     "bad_request": (400, "the decrypted request is not a valid SignedRequest"),
     "wrong_worker": (400, "the request names another worker's identity key"),
-    "wrong_kind": (400, "a transaction sent to /v1/query or a query sent to /v1/tx"),
+    "wrong_kind": (400, "a request of another kind than the route takes (query, transaction, logs)"),
     "bad_signature": (401, "the origin's signature does not verify"),
     "expired": (400, "the deadline has passed, or lies too far in the future"),
     "replayed_nonce": (409, "this (origin, nonce) was already used"),
@@ -27,6 +29,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "pool_full": (503, "too many queries in flight; retry with backoff (the request's nonce was not used)"),
     "tx_queue_full": (503, "too many transactions waiting for a block; retry with backoff (nothing was queued)"),
     "not_found": (404, "no such resource"),
+    "method_not_allowed": (405, "the route takes another HTTP method (the encrypted routes take POST)"),
     "forbidden": (403, "the signer may not read this resource"),
     "unavailable": (503, "the worker is not ready (syncing or stopping)"),
     "internal": (500, "a bug in the worker; the request changed nothing"),

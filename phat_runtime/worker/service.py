@@ -5,7 +5,7 @@ Reads top to bottom like the two flows of ARCHITECTURE.md:
 
 - :meth:`Worker.query` — check the signed request (worker, kind, deadline, signature, nonce),
   run the message in QUERY mode over the committed state, sign a receipt (``rpc/`` opens and
-  seals the encrypted envelopes around this with :meth:`Worker.session_key`);
+  seals the encrypted frames around this with :meth:`Worker.session_keys`);
 - :meth:`Worker.submit` — the same checks, then hand the request to the transaction source,
   which orders it into a block (``worker/pipeline.py``); the reply carries the block's receipt.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from phat_runtime.codec.messages import Outcome, Receipt, RequestKind, SignedRequest
-from phat_runtime.crypto.e2e import shared_key
+from phat_runtime.crypto.e2e import SessionKeys, session_keys
 from phat_runtime.crypto.kdf import contract_key, sr25519_pair_from_seed
 from phat_runtime.errors import (
     ContractNotFound,
@@ -181,7 +181,7 @@ class Worker:
         """Run a QUERY request over the committed state; the output with a signed receipt."""
         self.check_request(request)
         if request.kind is not RequestKind.QUERY:
-            raise RpcError("wrong_kind", "transactions go to /v1/tx")
+            raise RpcError("wrong_kind", f"a {request.kind.name} request is not a query; transactions go to /v2/tx, log reads to /v2/logs")
         self.nonces.check_deadline(request.deadline_ms, _now_ms())
         with self.pool.slot(), self.lock.read():
             # The nonce is used only once the query holds a run slot: a pool_full refusal
@@ -228,16 +228,17 @@ class Worker:
     def submit(self, request: SignedRequest, timeout_s: float = 60.0) -> tuple[Outcome, Receipt]:
         """Order a transaction into a block; returns once the block is committed."""
         self.check_request(request)
-        if request.kind is RequestKind.QUERY:
-            raise RpcError("wrong_kind", "queries go to /v1/query")
+        if not request.kind.is_transaction:
+            raise RpcError("wrong_kind", f"a {request.kind.name} request is not a transaction; queries go to /v2/query, log reads to /v2/logs")
         self.nonces.check_deadline(request.deadline_ms, _now_ms())
         included = self.source.submit(request, timeout_s)
         return included.outcome, self.receipt(request, included.outcome, included.block, included.state_root)
 
-    def session_key(self, client_pk: bytes) -> bytes:
-        """The AEAD key shared with a client's ephemeral X25519 key (for ``rpc/`` envelopes)."""
-        return shared_key(self.identity.ecdh_private_bytes(), client_pk, client_pk,
-                          self.identity.ecdh_public_key)
+    def session_keys(self, client_pk: bytes, session_id: bytes) -> SessionKeys:
+        """The AEAD keys of an RPC session opened with a client's ephemeral X25519 key
+        (``rpc/sessions.py``); EnvelopeError for an unusable key."""
+        return session_keys(self.identity.ecdh_private_bytes(), client_pk, client_pk,
+                            self.identity.ecdh_public_key, session_id)
 
     def receipt(self, request: SignedRequest, outcome: Outcome, block: int, state_root: bytes) -> Receipt:
         return Receipt(

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from phat_runtime.codec.messages import RequestKind, SignedRequest, encode_logs_query
 from phat_runtime.crypto.kdf import contract_key
 from phat_runtime.crypto.signer import Signer
+from phat_runtime.rpc.bodies import decode_log_records
 from phat_runtime.rpc.client import WorkerError
+
+from .frames import BINARY, error, make_request, post
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts_examples"
 FLIPPER = EXAMPLES / "flipper" / "flipper.contract"
@@ -42,17 +48,41 @@ def test_logs_only_for_the_deployer(served, alice: Signer, bob: Signer) -> None:
         raise AssertionError("a non-deployer read the logs")
 
 
-def test_logs_refuse_stale_and_forged_requests(served, alice: Signer) -> None:  # type: ignore[no-untyped-def]
+def _logs_request(client, signer: Signer, address: bytes, **over: Any) -> SignedRequest:  # type: ignore[no-untyped-def]
+    return make_request(client, signer, address, encode_logs_query(0, 100), kind=RequestKind.LOGS, **over)
+
+
+def test_logs_are_one_shot_and_encrypted(served, alice: Signer) -> None:  # type: ignore[no-untyped-def]
     _, client = served
     flipper = client.deploy(FLIPPER, "new", [True], signer=alice)
-    stale = int(time.time() * 1000) - 10 * 60 * 1000
-    sig = alice.sign(b"phat_runtime/logs/v1" + flipper.address + stale.to_bytes(8, "little"))
-    params = {"origin": alice.public_key.hex(), "timestamp": stale, "signature": sig.hex()}
-    response = client.http.get(f"/v1/contracts/0x{flipper.address.hex()}/logs", params=params)
-    assert response.json()["error"]["code"] == "expired"
-    params["timestamp"] = int(time.time() * 1000)
-    response = client.http.get(f"/v1/contracts/0x{flipper.address.hex()}/logs", params=params)
-    assert response.json()["error"]["code"] == "bad_signature"
+    flipper.query("flip", signer=alice, value=1)  # leaves "unpayable" in the logs
+    request = _logs_request(client, alice, flipper.address)
+    prepared = client.prepare(request)
+    answer = client.http.post(prepared.path, content=prepared.body, headers=BINARY)
+    assert answer.status_code == 200
+    assert b"unpayable" not in answer.content and b"debug" not in answer.content  # only ciphertext travels
+    records = decode_log_records(prepared.open(answer.content))
+    assert any("unpayable" in r["message"] for r in records)
+    # The same signed request again, freshly sealed: refused, it was used.
+    status, code, message = error(post(client, request, "/v2/logs"))
+    assert (status, code) == (409, "replayed_nonce") and "fresh" in message
+    # The old plaintext endpoint is gone.
+    assert client.http.get(f"/v1/contracts/0x{flipper.address.hex()}/logs").status_code == 404
+
+
+def test_logs_refuse_expired_forged_and_foreign_requests(served, alice: Signer) -> None:  # type: ignore[no-untyped-def]
+    _, client = served
+    flipper = client.deploy(FLIPPER, "new", [True], signer=alice)
+    stale = _logs_request(client, alice, flipper.address, deadline_ms=int(time.time() * 1000) - 1)
+    assert error(post(client, stale, "/v2/logs"))[:2] == (400, "expired")
+    forged = replace(_logs_request(client, alice, flipper.address), signature=bytes(64))
+    assert error(post(client, forged, "/v2/logs"))[:2] == (401, "bad_signature")
+    elsewhere = _logs_request(client, alice, flipper.address, worker=b"\x05" * 32)
+    assert error(post(client, elsewhere, "/v2/logs"))[:2] == (400, "wrong_worker")
+    garbled = make_request(client, alice, flipper.address, b"\x01", kind=RequestKind.LOGS)
+    assert error(post(client, garbled, "/v2/logs"))[:2] == (400, "bad_request")
+    nowhere = _logs_request(client, alice, b"\x09" * 32)
+    assert error(post(client, nowhere, "/v2/logs"))[:2] == (404, "unknown_contract")
 
 
 def test_health_metrics_and_openapi(served, alice: Signer) -> None:  # type: ignore[no-untyped-def]
@@ -65,5 +95,10 @@ def test_health_metrics_and_openapi(served, alice: Signer) -> None:  # type: ign
     assert 'phat_transactions_total{result="ok"} 2.0' in metrics
     assert "phat_block_height 2.0" in metrics
     schema = client.http.get("/openapi.json").json()
-    assert {"/v1/info", "/v1/query", "/v1/tx", "/health", "/metrics"} <= set(schema["paths"])
+    assert {"/v1/info", "/v2/session", "/v2/query", "/v2/tx", "/v2/logs", "/health", "/metrics"} <= set(schema["paths"])
+    query = schema["paths"]["/v2/query"]["post"]
+    assert set(query["requestBody"]["content"]) == {"application/octet-stream"}
+    assert set(query["responses"]["200"]["content"]) == {"application/octet-stream"}
+    assert query["responses"]["409"]["content"]["application/json"]  # errors stay JSON
+    assert "phat_rpc_sessions 1.0" in metrics
     assert client.http.get("/docs").status_code == 200

@@ -19,7 +19,7 @@ from phat_runtime.rpc.hosting import ServerThread
 from phat_runtime.rpc.server import RpcLimits
 from phat_runtime.worker.service import Worker, WorkerConfig
 
-from .test_rejections import error, make_request, post
+from .frames import error, make_request, post
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts_examples"
 FLIPPER = EXAMPLES / "flipper" / "flipper.contract"

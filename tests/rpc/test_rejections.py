@@ -3,48 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import wasmtime
 
-from phat_runtime.codec.messages import RequestKind, SignedRequest
-from phat_runtime.crypto.e2e import new_x25519, shared_key
+from phat_runtime.codec.messages import RequestKind
 from phat_runtime.crypto.signer import Signer
-from phat_runtime.rpc.bodies import RequestEnvelope
+from phat_runtime.rpc.bodies import Route
 from phat_runtime.rpc.client import WorkerClient, development_policy
 from phat_runtime.rpc.hosting import ServerThread
 from phat_runtime.worker.service import Worker, WorkerConfig
 
+from .frames import HEALTH, error, exchange, http_post, make_request, post, post_raw, seal
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts_examples"
 TOKEN = EXAMPLES / "token" / "token.contract"
-
-
-def make_request(client: WorkerClient, signer: Signer, contract: bytes, payload: bytes, **over: Any) -> SignedRequest:
-    info = client.info()
-    req = SignedRequest(RequestKind.QUERY, info.identity, contract, bytes(32), payload, b"", 0, 0,
-                        os.urandom(32), int((time.time() + 60) * 1000), signer.scheme, signer.public_key)
-    return replace(req, **over).signed_by(signer) if over.get("signature") is None else replace(req, **over)
-
-
-def post(client: WorkerClient, request: SignedRequest | bytes, path: str = "/v1/query") -> httpx.Response:
-    info = client.info()
-    sk, pk = new_x25519()
-    key = shared_key(sk, info.ecdh, pk, info.ecdh)
-    plaintext = request if isinstance(request, bytes) else request.encode()
-    return client.http.post(path, json=RequestEnvelope.make(key, pk, plaintext).to_json())
-
-
-def error(response: httpx.Response) -> tuple[int, str, str]:
-    body = response.json()["error"]
-    return response.status_code, body["code"], body["message"]
 
 
 @pytest.fixture()
@@ -102,51 +80,64 @@ def test_wrong_worker_and_wrong_kind(served, alice: Signer, token) -> None:  # t
     assert error(post(client, make_request(client, alice, token.address, payload, worker=b"\x01" * 32)))[1] == "wrong_worker"
     tx = make_request(client, alice, token.address, payload, kind=RequestKind.CALL)
     assert error(post(client, tx))[1] == "wrong_kind"
+    query = make_request(client, alice, token.address, payload)
+    for path in ("/v2/tx", "/v2/logs"):
+        status, code, message = error(post(client, query, path))
+        assert (status, code) == (400, "wrong_kind") and "/v2/query" in message
+    logs = make_request(client, alice, token.address, bytes(12), kind=RequestKind.LOGS)
+    for path in ("/v2/query", "/v2/tx"):
+        assert error(post(client, logs, path))[:2] == (400, "wrong_kind")
+
+
+def test_a_frame_opens_only_at_its_own_route(served, alice: Signer, token) -> None:  # type: ignore[no-untyped-def]
+    _, client = served
+    query = make_request(client, alice, token.address, token.metadata.encode_message("total_supply"))
+    sealed_for_tx = seal(client, query, route=Route.TX)
+    status, code, _ = error(post_raw(client, sealed_for_tx, "/v2/query"))
+    assert (status, code) == (400, "bad_envelope")
+    assert post(client, query).status_code == 200  # the request itself was not used
+
+
+V1_ENVELOPE = b'{"v": 1, "client_pk": "' + b"11" * 32 + b'", "nonce": "' + b"00" * 12 + b'", "ciphertext": "AAAA"}'
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"\x00\xff garbage", 400, "malformed_body"),
+        (b"", 400, "malformed_body"),
+        (V1_ENVELOPE, 400, "malformed_body"),  # the JSON envelope of wire format v1
+        (b"\x02" + b"\x01" * 30, 400, "malformed_body"),  # too short for a frame
+        (b"\x02" + b"\x01" * 16 + bytes(8) + b"\x00" * 40, 400, "malformed_body"),  # counter 0
+        (b"\x02" + b"\x01" * 16 + (1).to_bytes(8, "little") + b"\x00" * 40, 401, "unknown_session"),
+        (b"[" * 100_000, 400, "malformed_body"),  # nesting deeper than any parser's recursion
+        (b'{"v":' * 50_000, 400, "malformed_body"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v2/query", "/v2/tx", "/v2/logs"])
+def test_garbage_bodies(served, body: bytes, status: int, code: str, path: str) -> None:  # type: ignore[no-untyped-def]
+    _, client = served
+    # Raw HTTP/1.1 on one kept-alive connection: the refusal is a 4xx and the connection stays
+    # usable (an unhandled error would answer 500 and reset it).
+    (got, answer), (health_status, _) = exchange(client.url, [http_post(path, body), HEALTH])
+    assert (got, json.loads(answer)["error"]["code"]) == (status, code), answer[:200]
+    assert health_status == 200  # same connection, still served
 
 
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        (b"\x00\xff garbage", "malformed_body"),
-        (b"[]", "malformed_body"),
-        (b'{"v": 1, "client_pk": "zz", "nonce": "00", "ciphertext": ""}', "malformed_body"),
-        (b'{"v": 1, "client_pk": "' + b"11" * 32 + b'", "nonce": "' + b"00" * 12 + b'", "ciphertext": "AAAA"}', "bad_envelope"),
-        # A low-order X25519 key (all zeros): the shared secret would be zero.
-        (b'{"v": 1, "client_pk": "' + b"00" * 32 + b'", "nonce": "' + b"00" * 12 + b'", "ciphertext": "AAAA"}', "bad_envelope"),
-        (b"[" * 100_000, "malformed_body"),  # nesting deeper than any parser's recursion
-        (b'{"v":' * 50_000, "malformed_body"),
+        (b"\x02" + bytes(32), "bad_envelope"),  # a low-order X25519 key: the shared secret would be zero
+        (b"\x02" + bytes(31), "malformed_body"),
+        (b"\x01" + bytes(range(32)), "malformed_body"),
+        (b"[" * 100_000, "malformed_body"),
     ],
 )
-@pytest.mark.parametrize("path", ["/v1/query", "/v1/tx"])
-def test_garbage_bodies(served, body: bytes, code: str, path: str) -> None:  # type: ignore[no-untyped-def]
+def test_garbage_handshakes(served, body: bytes, code: str) -> None:  # type: ignore[no-untyped-def]
     _, client = served
-    # Raw HTTP/1.1 on one kept-alive connection: the refusal is a 400 and the connection stays
-    # usable (an unhandled error would answer 500 and reset it).
-    answers = exchange(client.url, [
-        f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\n\r\n".encode() + body,
-        b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n",
-    ])
-    (status, answer), (health_status, _) = answers
-    assert status == 400 and json.loads(answer)["error"]["code"] == code, answer[:200]
-    assert health_status == 200  # same connection, still served
-
-
-def exchange(url: str, requests: list[bytes]) -> list[tuple[int, bytes]]:
-    """Send each raw request on one TCP connection, in turn; (status, body) of each answer."""
-    host, port = url.removeprefix("http://").split(":")
-    answers = []
-    with socket.create_connection((host, int(port)), timeout=30) as sock, sock.makefile("rb") as reader:
-        for raw in requests:
-            sock.sendall(raw)
-            status = int(reader.readline().split()[1])
-            length = 0
-            while (line := reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode().partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-            answers.append((status, reader.read(length)))
-    return answers
+    (got, answer), (health_status, _) = exchange(client.url, [http_post("/v2/session", body), HEALTH])
+    assert (got, json.loads(answer)["error"]["code"]) == (400, code), answer[:200]
+    assert health_status == 200
 
 
 def test_decrypted_garbage_is_bad_request(served) -> None:  # type: ignore[no-untyped-def]
@@ -156,9 +147,8 @@ def test_decrypted_garbage_is_bad_request(served) -> None:  # type: ignore[no-un
 
 def test_body_too_large(served) -> None:  # type: ignore[no-untyped-def]
     _, client = served
-    response = client.http.post("/v1/query", content=b"x" * (2 * 1024 * 1024),
-                                headers={"content-type": "application/json"})
-    assert error(response)[:2] == (413, "body_too_large")
+    assert error(post_raw(client, b"x" * (2 * 1024 * 1024)))[:2] == (413, "body_too_large")
+    assert error(post_raw(client, b"x" * (9 * 1024 * 1024), "/v2/tx"))[:2] == (413, "body_too_large")
 
 
 SLOW = wasmtime.wat2wasm(r"""
