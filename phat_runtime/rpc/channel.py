@@ -35,7 +35,8 @@ class WorkerError(PhatError):
     """The worker refused the request; ``code`` is one of docs/rpc.md's error codes."""
 
     def __init__(self, code: str, message: str, status: int) -> None:
-        super().__init__(f"{code}: {message}")
+        # Execution errors already start with their kind ("DuplicateContract: ..."): say it once.
+        super().__init__(message if message.startswith(f"{code}:") else f"{code}: {message}")
         self.code = code
         self.status = status
 
