@@ -121,3 +121,13 @@ def test_logs_empty_then_records_with_readable_times(capsys: pytest.CaptureFixtu
     records = json.loads(out)
     assert any(r["message"] == "Upgrading pink contract runtime..." for r in records)
     assert all(isinstance(r["timestamp_ms"], int) for r in records)
+
+
+def test_an_unknown_contract_is_named_as_given(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    nobody = to_ss58(bytes(range(32)))
+    rc, _, err = phat(capsys, url, "query", nobody, "get")
+    assert rc == 1 and err.count("\n") == 1 and f"no contract at {nobody} on {url}" in err
+    rc, _, err = phat(capsys, url, "tx", nobody, "flip", "--hex")
+    assert rc == 1 and f"no contract at 0x{bytes(range(32)).hex()}" in err
+    rc, _, err = phat(capsys, url, "logs", nobody)
+    assert rc == 1 and err.count("\n") == 1 and f"no contract at {nobody}" in err

@@ -93,7 +93,7 @@ def add_connection_args(p: argparse.ArgumentParser) -> None:
                    help="signer: a dev account (alice, //Bob) or a 0x-hex 32-byte sr25519 seed "
                         "(env PHAT_SURI)")
     trust = p.add_mutually_exclusive_group()
-    trust.add_argument("--policy", type=Path, help="attestation policy file (JSON/TOML) the worker must pass")
+    trust.add_argument("--policy", type=Path, metavar="FILE", help="attestation policy file (JSON/TOML) the worker must pass")
     trust.add_argument("--dev", action="store_true",
                        help="accept a simulated TEE worker (development only — not secure)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -102,11 +102,11 @@ def add_connection_args(p: argparse.ArgumentParser) -> None:
 
 def add_platform_args(p: argparse.ArgumentParser) -> None:
     """Where the TEE backends find their devices and keys (``phat serve``, ``phat attest show``)."""
-    p.add_argument("--gramine-dir", type=Path, default=Path("/dev/attestation"),
+    p.add_argument("--gramine-dir", type=Path, default=Path("/dev/attestation"), metavar="DIR",
                    help="Gramine's attestation files (gramine-sgx)")
-    p.add_argument("--tsm-dir", type=Path, default=Path("/sys/kernel/config/tsm/report"),
+    p.add_argument("--tsm-dir", type=Path, default=Path("/sys/kernel/config/tsm/report"), metavar="DIR",
                    help="configfs-tsm report directory (tdx)")
-    p.add_argument("--tdx-seal-key", type=Path,
+    p.add_argument("--tdx-seal-key", type=Path, metavar="FILE",
                    help="TDX sealing key file from a key provider (TDX has no hardware sealing key)")
 
 

@@ -73,8 +73,16 @@ def add_parsers(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     command = {"deploy": _deploy, "query": _call, "tx": _call, "logs": _logs, "keys": _keys}[args.command]
+    from phat_runtime.rpc.client import WorkerError
+
     try:
         return command(args)
+    except WorkerError as exc:
+        if exc.code != "unknown_contract" or not hasattr(args, "address"):
+            raise
+        shown = show_address(parse_address(args.address), args)
+        raise ConfigError(f"no contract at {shown} on {args.url}: check the address (`phat deploy` "
+                          "prints it) and --url") from None
     finally:
         client = getattr(args, "client", None)
         if client is not None:

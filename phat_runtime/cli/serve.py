@@ -26,16 +26,16 @@ _LISTEN = urlsplit(DEFAULT_URL)
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="run a standalone worker with its RPC server")
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR",
                    help="identity, cluster key (sealed) and encrypted state (env PHAT_DATA_DIR)")
     p.add_argument("--host", default=_LISTEN.hostname or "127.0.0.1",
-                   help="address to listen on (default from PHAT_URL)")
+                   help="address to listen on (PHAT_URL's host when set)")
     p.add_argument("--port", type=port_number, default=_LISTEN.port or 8000,
-                   help="port to listen on (default from PHAT_URL)")
+                   help="port to listen on (PHAT_URL's port when set)")
     p.add_argument("--platform", default="simulated", choices=["simulated", "gramine-sgx", "tdx"],
                    help="TEE platform (simulated: development only, NOT SECURE)")
     add_platform_args(p)
-    p.add_argument("--query-timeout-ms", type=int, default=10_000, help="wall clock per query (5000–600000)")
+    p.add_argument("--query-timeout-ms", type=int, default=10_000, metavar="MS", help="wall clock per query (5000–600000)")
     p.add_argument("--allow-loopback-egress", action="store_true",
                    help="let contracts' HTTP requests reach loopback/private addresses (development)")
 
