@@ -31,13 +31,13 @@ def reencrypt_rows(db: Database, keys: StateKeys, epoch: int, batch_size: int,
         if not rows:
             break
         batch = os.urandom(BATCH_ID_LEN)
-        nonces = os.urandom(2 * NONCE_LEN * len(rows))
+        nonces = os.urandom(NONCE_LEN * len(rows))
         fresh: list[Row] = []
         for i, row in enumerate(rows):
-            key, value = keys.open_row(row)
-            at = 2 * NONCE_LEN * i
-            fresh.append(keys.seal_row(key, row[0], value, epoch, batch,
-                                       nonces[at : at + 2 * NONCE_LEN]))
+            entry = keys.open_row_entry(row)
+            khash = row[0]
+            fresh.append((khash, epoch, keys.seal(khash, entry, epoch, batch,
+                                                  nonces[NONCE_LEN * i : NONCE_LEN * (i + 1)])))
         with db.transaction(f"re-encrypting {len(fresh)} rows"):
             db.upsert(fresh)
         done += len(rows)

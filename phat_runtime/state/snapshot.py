@@ -5,7 +5,7 @@ genesis. File format (version 2, little-endian; plaintexts are SCALE)::
 
     header  = b"PHATSNP\\x02" ‖ file_id (16 random bytes)
     frame   = u32 length ‖ nonce (12) ‖ AES-256-GCM ciphertext ‖ tag (16)
-    key     = symmetric_key(cluster secret, "phat/state/v1/snapshot", file_id)
+    key     = symmetric_key(cluster secret, "phat/state/v3/snapshot", file_id)
     AD(i)   = header ‖ u64 i ‖ final flag (1 byte)
     frame 0 = { number: u64, block_hash: [u8; 32], state_root: [u8; 32], entries: u64 }
     frame i = entries (key: Vec<u8>, value: Vec<u8>), back to back; the last frame has flag 1
@@ -29,8 +29,8 @@ from phat_runtime.codec.scale import Reader, ScaleError, Writer
 from phat_runtime.errors import StateCorrupted, StateError, WrongStateKey
 from phat_runtime.state import meta
 from phat_runtime.state.checkpoint import HASH_LEN, Checkpoint
-from phat_runtime.state.root import LtHash
-from phat_runtime.state.rows import BATCH_ID_LEN, NONCE_LEN, TAG_LEN, StateKeys, open_blob
+from phat_runtime.state.root import LtHash, encode_entry
+from phat_runtime.state.rows import BATCH_ID_LEN, NONCE_LEN, TAG_LEN, Row, StateKeys, open_blob
 from phat_runtime.state.sqlite import FILE_MODE, Database, make_private_dirs
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ def export_snapshot(store: EncryptedStore, db: Database, keys: StateKeys, path: 
     cipher = keys.snapshot_cipher(header[len(MAGIC):])
     tmp = path.with_name(path.name + ".tmp")
     lthash = LtHash()
+    entries: list[bytes] = []
     index = 0
 
     def frame(out: BinaryIO, plaintext: bytes, final: bool) -> None:
@@ -76,13 +77,16 @@ def export_snapshot(store: EncryptedStore, db: Database, keys: StateKeys, path: 
               .raw(checkpoint.state_root).u64(count).finish(), False)
         chunk = io.BytesIO()
         for row in db.iter_rows():
-            key, value = keys.open_row(row)
-            lthash.add(key, value)
-            chunk.write(Writer().blob(key).blob(value).finish())
+            entry = keys.open_row_entry(row)  # SCALE (key, value): the snapshot's record too
+            entries.append(entry)
+            chunk.write(entry)
             if chunk.tell() >= FRAME_TARGET:
                 frame(out, chunk.getvalue(), False)
                 chunk = io.BytesIO()
+                lthash.update_encoded(entries, ())
+                entries = []
         frame(out, chunk.getvalue(), True)
+        lthash.update_encoded(entries, ())
         out.flush()
         os.fsync(out.fileno())
     if lthash.root() != checkpoint.state_root:
@@ -155,20 +159,25 @@ def import_snapshot(path: Path, db: Database, keys: StateKeys, epoch: int) -> tu
         lthash = LtHash()
         count = 0
         with db.transaction("importing a snapshot"):
-            rows = []
+            rows: list[Row] = []
+            entries: list[bytes] = []
             batch = os.urandom(BATCH_ID_LEN)
             for plain, last in frames:
                 final = last
                 for key, value in _records(path, plain):
-                    lthash.add(key, value)
-                    rows.append(keys.seal_row(key, keys.key_hash(key), value, epoch, batch,
-                                              os.urandom(2 * NONCE_LEN)))
+                    entry = encode_entry(key, value)
+                    entries.append(entry)
+                    khash = keys.key_hash(key)
+                    rows.append((khash, epoch, keys.seal(khash, entry, epoch, batch,
+                                                         os.urandom(NONCE_LEN))))
                     count += 1
                     if len(rows) >= _IMPORT_BATCH:
                         db.upsert(rows)
-                        rows = []
+                        lthash.update_encoded(entries, ())
+                        rows, entries = [], []
                         batch = os.urandom(BATCH_ID_LEN)
             db.upsert(rows)
+            lthash.update_encoded(entries, ())
             if not final:
                 raise StateCorrupted(f"snapshot {path} ends without its final frame",
                                      owner="snapshot", what="truncated")

@@ -2,8 +2,11 @@
 
 Only this module speaks SQL; it sees sealed rows and never a key or a plaintext. Tables::
 
-    kv   (khash BLOB PRIMARY KEY, owner BLOB, epoch INTEGER, skey BLOB, value BLOB)
-    meta (name TEXT PRIMARY KEY, value BLOB)      -- format tag + sealed records
+    kv   (khash BLOB PRIMARY KEY, epoch INTEGER, sealed BLOB)   -- khash = owner tag ‖ key hash
+    meta (name TEXT PRIMARY KEY, value BLOB)                   -- format tag + sealed records
+
+One contract's (or namespace's) rows are the khash range of its 16-byte owner tag, so a prefix
+scan is a range scan of the primary key: no secondary index to maintain per write.
 
 Durability: WAL journal with ``synchronous=FULL`` by default — every COMMIT (one per block)
 fsyncs the WAL, so a committed block survives power loss as well as a killed process.
@@ -33,7 +36,7 @@ from pathlib import Path
 from phat_runtime.errors import StateError
 from phat_runtime.state.rows import Row
 
-FORMAT = b"phat-state/2"
+FORMAT = b"phat-state/3"
 SYNC_MODES = ("FULL", "NORMAL")
 #: Host parameters per ``IN (...)`` lookup (SQLite's historical limit is 999).
 _CHUNK = 500
@@ -41,12 +44,9 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS kv (
     khash BLOB PRIMARY KEY,
-    owner BLOB NOT NULL,
     epoch INTEGER NOT NULL,
-    skey BLOB NOT NULL,
-    value BLOB NOT NULL
+    sealed BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS kv_owner ON kv (owner);
 """
 #: How long a reader retries SQLite's rare transient SQLITE_BUSY (WAL-index recovery).
 READ_BUSY_TIMEOUT_S = 5.0
@@ -54,7 +54,15 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 #: Files of one store beside the database (SQLite's WAL and shared-memory index).
 SIDE_FILES = ("-wal", "-shm")
-_ROW = "SELECT khash, owner, epoch, skey, value FROM kv"
+_ROW = "SELECT khash, epoch, sealed FROM kv"
+
+
+def _successor(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string starting with ``prefix`` (None: none)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
 def make_private_dirs(directory: Path) -> None:
@@ -198,32 +206,37 @@ class Database:
         self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
 
     # --- rows -----------------------------------------------------------------------------
-    def row(self, khash: bytes) -> tuple[object, object, object] | None:
-        """(owner tag, epoch, sealed value) of one row."""
+    def row(self, khash: bytes) -> tuple[object, object] | None:
+        """(epoch, sealed entry) of one row."""
         try:  # the hot path: no context manager
             found = self.conn.execute(
-                "SELECT owner, epoch, value FROM kv WHERE khash = ?", (khash,)).fetchone()
+                "SELECT epoch, sealed FROM kv WHERE khash = ?", (khash,)).fetchone()
         except sqlite3.Error as exc:
             raise StateError(f"state store {self.path}: reading failed: {exc}") from exc
-        return None if found is None else (found[0], found[1], found[2])
+        return found
 
-    def rows_by_hash(self, khashes: list[bytes]) -> dict[bytes, tuple[object, object, object]]:
-        found: dict[bytes, tuple[object, object, object]] = {}
+    def rows_by_hash(self, khashes: list[bytes]) -> dict[bytes, tuple[object, object]]:
+        """khash → (epoch, sealed entry) of every row among ``khashes`` that exists."""
+        found: dict[bytes, tuple[object, object]] = {}
         with _translated(self.path, "reading"):
             for start in range(0, len(khashes), _CHUNK):
                 chunk = khashes[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
-                query = f"SELECT khash, owner, epoch, value FROM kv WHERE khash IN ({marks})"
-                for khash, owner, epoch, value in self.conn.execute(query, chunk):
-                    found[khash] = (owner, epoch, value)
+                query = f"SELECT khash, epoch, sealed FROM kv WHERE khash IN ({marks})"
+                for khash, epoch, sealed in self.conn.execute(query, chunk):
+                    found[khash] = (epoch, sealed)
         return found
 
     def rows(self, owner_tag: bytes | None) -> list[Row]:
-        """Every row with that owner tag, or every row (``None``)."""
+        """Every row whose khash starts with ``owner_tag``, or every row (``None``)."""
         with _translated(self.path, "scanning"):
             if owner_tag is None:
                 return list(self.conn.execute(_ROW))
-            return list(self.conn.execute(_ROW + " WHERE owner = ?", (owner_tag,)))
+            after = _successor(owner_tag)
+            if after is None:
+                return list(self.conn.execute(_ROW + " WHERE khash >= ?", (owner_tag,)))
+            return list(self.conn.execute(_ROW + " WHERE khash >= ? AND khash < ?",
+                                          (owner_tag, after)))
 
     def iter_rows(self) -> Iterator[Row]:
         """Every row, streamed (inside :meth:`reading` for a consistent view)."""
@@ -249,9 +262,8 @@ class Database:
         # An upsert rewrites a changed row in place (same rowid): cheaper than REPLACE, which
         # deletes the row and its index entries and inserts them again.
         self.conn.executemany(
-            "INSERT INTO kv (khash, owner, epoch, skey, value) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (khash) DO UPDATE SET owner = excluded.owner, epoch = excluded.epoch, "
-            "skey = excluded.skey, value = excluded.value",
+            "INSERT INTO kv (khash, epoch, sealed) VALUES (?, ?, ?) "
+            "ON CONFLICT (khash) DO UPDATE SET epoch = excluded.epoch, sealed = excluded.sealed",
             rows)
 
     def delete(self, khashes: Iterable[bytes]) -> None:

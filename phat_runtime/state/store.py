@@ -30,14 +30,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from phat_runtime.errors import ConfigError, StateError
 from phat_runtime.state import meta
+from phat_runtime.state.cache import DEFAULT_BYTES as DEFAULT_CACHE_BYTES
+from phat_runtime.state.cache import ValueCache
 from phat_runtime.state.checkpoint import Checkpoint, next_block
-from phat_runtime.state.root import LtHash
+from phat_runtime.state.root import LtHash, compact_len
 from phat_runtime.state.rows import (
     BATCH_ID_LEN,
     MAX_EPOCH,
     NONCE_LEN,
+    OWNER_TAG_LEN,
     Row,
     StateKeys,
 )
@@ -52,13 +57,15 @@ class EncryptedStore:
     """Sealed key-value state in one SQLite file, committed per block. Thread-safe."""
 
     def __init__(self, db: Database, keys: StateKeys, epoch: int,
-                 checkpoint: Checkpoint | None, lthash: LtHash) -> None:
+                 checkpoint: Checkpoint | None, lthash: LtHash,
+                 cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self._db = db
         self._keys = keys
         self._epoch = epoch
         self.checkpoint = checkpoint
         self._lthash = lthash
         self._pending: dict[bytes, bytes | None] = {}
+        self._cache = ValueCache(cache_bytes)  # committed values read or written (cache.py)
         self._lock = threading.RLock()
         self._closed = False
         self._readers: StoreReader | None = None
@@ -66,19 +73,23 @@ class EncryptedStore:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], cluster_secret: bytes, *,
-             epoch: int | None = None, synchronous: str = "FULL") -> EncryptedStore:
+             epoch: int | None = None, synchronous: str = "FULL",
+             cache_bytes: int = DEFAULT_CACHE_BYTES) -> EncryptedStore:
         """Open (or create) the store at ``path``.
 
         ``epoch`` is the current key epoch from the worker's key ring: a new store starts at
         it (default 0); an existing store at an older epoch is rotated to it; one at a *newer*
         epoch is refused (values must never again be sealed under an old, maybe revoked key).
         A store sealed under another cluster key raises :class:`~phat_runtime.errors.WrongStateKey`.
+        ``cache_bytes`` bounds the writer's cache of committed values (``cache.py``; 0: none).
         """
+        if cache_bytes < 0:
+            raise ConfigError("cache_bytes must be 0 (no cache) or more")
         keys = StateKeys(cluster_secret)
         db = Database.connect(Path(path), synchronous=synchronous)
         try:
             stored_epoch, checkpoint, lthash = meta.load(db, keys, 0 if epoch is None else epoch)
-            store = cls(db, keys, stored_epoch, checkpoint, lthash)
+            store = cls(db, keys, stored_epoch, checkpoint, lthash, cache_bytes)
             if epoch is not None and epoch != stored_epoch:
                 store.rotate(epoch)
         except BaseException:
@@ -140,9 +151,15 @@ class EncryptedStore:
             pending = self._pending.get(key, _ABSENT)
             if pending is not _ABSENT:
                 return pending  # type: ignore[return-value]
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached
             if self._closed:
                 self._check_open()
-            return committed_get(self._db, self._keys, key)
+            value = committed_get(self._db, self._keys, key)
+            if value is not None:
+                self._cache.put(key, value)
+            return value
 
     def set(self, key: bytes, value: bytes) -> None:
         with self._lock:
@@ -206,38 +223,62 @@ class EncryptedStore:
                 self._db.upsert(upserts)
                 self._db.delete(deletes)
                 meta.put_checkpoint(self._db, self._keys, checkpoint, lthash)
+            cache = self._cache
+            for key, value in self._pending.items():
+                if value is None:
+                    cache.drop(key)
+                else:
+                    cache.put(key, value)
             self._pending = {}
             self._lthash = lthash
             self.checkpoint = checkpoint
             return checkpoint
 
     def _seal_changes(self, lthash: LtHash) -> tuple[list[Row], list[bytes]]:
-        keys, epoch = self._keys, self._epoch
-        khashes = {key: keys.key_hash(key) for key in self._pending}
-        old = self._db.rows_by_hash(list(khashes.values()))
-        batch = os.urandom(BATCH_ID_LEN)  # one sub-key per commit and owner (sealing.py)
-        nonces = os.urandom(2 * NONCE_LEN * len(self._pending))
+        """Rows to write and delete for the pending writes; ``lthash`` updated to match.
+
+        The hot loop of a commit: one keyed hash per write; the old entry from the value cache,
+        or else read in one ``SELECT … IN`` and authenticated (a tampered row aborts the block);
+        one AES-GCM seal of the new entry; the BLAKE3 vectors of the entries added and removed
+        (summed natively)."""
+        keys, epoch, pending, cache = self._keys, self._epoch, self._pending, self._cache
+        khashes = [keys.key_hash(key) for key in pending]
+        olds = [cache.get(key) for key in pending]
+        rows = self._db.rows_by_hash([h for h, o in zip(khashes, olds, strict=True) if o is None])
+        batch = os.urandom(BATCH_ID_LEN)  # one sub-key per commit and owner (rows.py)
+        nonces = os.urandom(NONCE_LEN * len(pending))
+        ciphers: dict[bytes, AESGCM] = {}  # owner tag → this batch's sub-key
         upserts: list[Row] = []
         deletes: list[bytes] = []
-        added: list[tuple[bytes, bytes]] = []
-        removed: list[tuple[bytes, bytes]] = []
-        for i, (key, value) in enumerate(self._pending.items()):
-            khash = khashes[key]
-            row = old.get(khash)
-            if row is not None:
-                before = keys.open_value(key, *row)  # authenticated: a tampered row aborts
-                if before == value:
+        added: list[bytes] = []
+        removed: list[bytes] = []
+        at = 0
+        for khash, old, (key, value) in zip(khashes, olds, pending.items(), strict=True):
+            head = compact_len(len(key)) + key
+            entry = None if value is None else head + compact_len(len(value)) + value
+            if old is not None:
+                before: bytes | None = head + compact_len(len(old)) + old
+            else:
+                row = rows.get(khash)
+                before = None if row is None else keys.entry_of(key, khash, *row)
+            if before is not None:
+                if before == entry:
                     continue  # unchanged: nothing to write, the root stays
-                removed.append((key, before))
-            if value is None:
-                if row is not None:
+                removed.append(before)
+                if entry is None:
                     deletes.append(khash)
+                    continue
+            elif entry is None:
                 continue
-            added.append((key, value))
-            at = 2 * NONCE_LEN * i
-            upserts.append(keys.seal_row(key, khash, value, epoch, batch,
-                                         nonces[at : at + 2 * NONCE_LEN]))
-        lthash.update(added, removed)
+            tag = khash[:OWNER_TAG_LEN]
+            cipher = ciphers.get(tag)
+            if cipher is None:
+                cipher = ciphers[tag] = keys.cipher(epoch, tag, batch)
+            nonce = nonces[at : at + NONCE_LEN]
+            at += NONCE_LEN
+            upserts.append((khash, epoch, batch + nonce + cipher.encrypt(nonce, entry, khash)))
+            added.append(entry)
+        lthash.update_encoded(added, removed)
         return upserts, deletes
 
     # --- key epochs -------------------------------------------------------------------------
@@ -277,8 +318,7 @@ class EncryptedStore:
             with self._db.reading():
                 rows = self._db.rows(None)
             fresh = LtHash()
-            for row in rows:
-                fresh.add(*self._keys.open_row(row))
+            fresh.update_encoded([self._keys.open_row_entry(row) for row in rows], ())
             if fresh != self._lthash:
                 raise meta.root_mismatch(self._db.path, "rows were deleted, added or rolled back")
             return fresh.root()

@@ -38,8 +38,9 @@ POOL_SIZE = 8
 
 def committed_get(db: Database, keys: StateKeys, key: bytes) -> bytes | None:
     """The committed value of ``key`` (authenticated), or None."""
-    row = db.row(keys.key_hash(key))
-    return None if row is None else keys.open_value(key, *row)
+    khash = keys.key_hash(key)
+    row = db.row(khash)
+    return None if row is None else keys.open_value(key, khash, *row)
 
 
 def committed_scan(db: Database, keys: StateKeys, prefix: bytes) -> dict[bytes, bytes]:

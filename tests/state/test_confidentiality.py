@@ -88,18 +88,19 @@ def test_a_real_cluster_leaves_no_addresses_accounts_or_code(db_path: Path, secr
 def test_keys_never_show_in_reprs_errors_or_logs(db_path: Path, secret: bytes,
                                                  caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    derived = [symmetric_key(secret, b"phat/state/v1", (0).to_bytes(4, "little"), CONTRACT_A),
-               symmetric_key(secret, b"phat/state/v1/key-hash"),
-               symmetric_key(secret, b"phat/state/v1/meta")]
+    store = EncryptedStore.open(db_path, secret, cache_bytes=0)  # every get reads the file
+    tag = store._keys.owner_tag(b"S" + CONTRACT_A)
+    derived = [symmetric_key(secret, b"phat/state/v3", (0).to_bytes(4, "little"), tag),
+               symmetric_key(secret, b"phat/state/v3/key-hash"),
+               symmetric_key(secret, b"phat/state/v3/meta")]
     needles = [secret, *derived]
     texts: list[str] = []
-    store = EncryptedStore.open(db_path, secret)
     _write_markers(store)
     texts += [repr(store), str(store), repr(store._keys), repr(store.checkpoint)]
     snapshot = db_path.with_name("snap")
     store.export_snapshot(snapshot)
     with raw(db_path) as conn:
-        conn.execute("UPDATE kv SET value = zeroblob(64)")
+        conn.execute("UPDATE kv SET sealed = zeroblob(64)")
     errors: list[PhatError] = []
     for attempt in (lambda: store.get(storage_key(CONTRACT_A, KEY + b"\x01")),
                     lambda: list(store.iter_prefix(b"")),

@@ -50,14 +50,14 @@ def test_reencrypt_rewrites_old_rows_with_progress(store: EncryptedStore, db_pat
     data = _fill(store, 9, 1)
     root = store.state_root
     with raw(db_path) as conn:
-        before = dict(conn.execute("SELECT khash, value FROM kv").fetchall())
+        before = dict(conn.execute("SELECT khash, sealed FROM kv").fetchall())
     store.rotate(3)
     seen: list[tuple[int, int]] = []
     assert store.reencrypt(batch_size=4, progress=lambda done, total: seen.append((done, total))) == 10
     assert seen == [(4, 10), (8, 10), (10, 10)]
     assert _epochs(db_path) == {3: 10}
     with raw(db_path) as conn:
-        after = dict(conn.execute("SELECT khash, value FROM kv").fetchall())
+        after = dict(conn.execute("SELECT khash, sealed FROM kv").fetchall())
     assert before.keys() == after.keys() and all(before[k] != after[k] for k in before)
     assert store.state_root == root and store.verify() == root
     assert all(store.get(k) == v for k, v in data.items())

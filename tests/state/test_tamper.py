@@ -52,7 +52,8 @@ def real_store_file(tmp_path_factory: pytest.TempPathFactory) -> RealStore:
 def real(real_store_file: RealStore, tmp_path: Path) -> Iterator[tuple[EncryptedStore, RealStore]]:
     path = tmp_path / "state.db"
     shutil.copy(real_store_file.path, path)
-    with EncryptedStore.open(path, real_store_file.secret) as store:
+    # No value cache: every read goes to the file (cached values are covered in test_cache.py).
+    with EncryptedStore.open(path, real_store_file.secret, cache_bytes=0) as store:
         yield store, RealStore(path, real_store_file.secret, real_store_file.contracts)
 
 
@@ -88,61 +89,45 @@ def test_every_row_is_covered(real: tuple[EncryptedStore, RealStore]) -> None:
     assert {owner_of(k) for k in keys if k[:1] == b"S"} == set(info.contracts)
 
 
-def test_flipping_any_byte_of_a_sealed_value_is_detected(real: tuple[EncryptedStore, RealStore]) -> None:
+def test_flipping_any_byte_of_a_sealed_entry_is_detected(real: tuple[EncryptedStore, RealStore]) -> None:
     store, info = real
     flips = 0
     with raw(info.path) as conn:
         for khash, key in _rows(store).items():
-            (blob,) = conn.execute("SELECT value FROM kv WHERE khash = ?", (khash,)).fetchone()
+            (blob,) = conn.execute("SELECT sealed FROM kv WHERE khash = ?", (khash,)).fetchone()
             for at in _positions(blob):
-                conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (_flipped(blob, at), khash))
+                conn.execute("UPDATE kv SET sealed = ? WHERE khash = ?", (_flipped(blob, at), khash))
                 with pytest.raises(StateCorrupted) as caught:
                     store.get(key)
                 assert _who(key) in str(caught.value) and "value failed authentication" in str(caught.value)
                 if len(owner_of(key)) == 32:
                     assert owner_of(key).hex() in str(caught.value)
                 flips += 1
-            conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (blob, khash))
-            with pytest.raises(StateCorrupted):  # a scan finds it too
-                conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (_flipped(blob, 0), khash))
+            with pytest.raises(StateCorrupted) as caught:  # a scan finds it too
                 list(store.iter_prefix(scope_of(key)))
-            conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (blob, khash))
+            assert _who(key) in str(caught.value) and "sealed entry failed" in str(caught.value)
+            with pytest.raises(StateCorrupted, match="sealed entry failed"):
+                store.verify()
+            conn.execute("UPDATE kv SET sealed = ? WHERE khash = ?", (blob, khash))
     assert flips > 1000
     assert store.verify() == store.state_root  # restored: everything reads again
 
 
-def test_flipping_any_byte_of_a_sealed_key_is_detected(real: tuple[EncryptedStore, RealStore]) -> None:
-    store, info = real
-    flips = 0
-    with raw(info.path) as conn:
-        for khash, key in _rows(store).items():
-            (blob,) = conn.execute("SELECT skey FROM kv WHERE khash = ?", (khash,)).fetchone()
-            for at in _positions(blob):
-                conn.execute("UPDATE kv SET skey = ? WHERE khash = ?", (_flipped(blob, at), khash))
-                with pytest.raises(StateCorrupted) as caught:
-                    list(store.iter_prefix(scope_of(key)))
-                assert _who(key) in str(caught.value) and "sealed storage key" in str(caught.value)
-                flips += 1
-            conn.execute("UPDATE kv SET skey = ? WHERE khash = ?", (blob, khash))
-    assert flips > 500
-    assert store.verify() == store.state_root
-
-
-def test_swapping_two_rows_values_is_detected(real: tuple[EncryptedStore, RealStore]) -> None:
+def test_swapping_two_rows_entries_is_detected(real: tuple[EncryptedStore, RealStore]) -> None:
     store, info = real
     rows = list(_rows(store).items())
     with raw(info.path) as conn:
         for (h1, k1), (h2, k2) in zip(rows, rows[1:] + rows[:1], strict=True):
-            v1 = conn.execute("SELECT value FROM kv WHERE khash = ?", (h1,)).fetchone()[0]
-            v2 = conn.execute("SELECT value FROM kv WHERE khash = ?", (h2,)).fetchone()[0]
-            conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (v2, h1))
-            conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (v1, h2))
+            v1 = conn.execute("SELECT sealed FROM kv WHERE khash = ?", (h1,)).fetchone()[0]
+            v2 = conn.execute("SELECT sealed FROM kv WHERE khash = ?", (h2,)).fetchone()[0]
+            conn.execute("UPDATE kv SET sealed = ? WHERE khash = ?", (v2, h1))
+            conn.execute("UPDATE kv SET sealed = ? WHERE khash = ?", (v1, h2))
             for key in (k1, k2):
                 with pytest.raises(StateCorrupted, match="swapped in from another row") as caught:
                     store.get(key)
                 assert _who(key) in str(caught.value)
-            conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (v1, h1))
-            conn.execute("UPDATE kv SET value = ? WHERE khash = ?", (v2, h2))
+            conn.execute("UPDATE kv SET sealed = ? WHERE khash = ?", (v1, h1))
+            conn.execute("UPDATE kv SET sealed = ? WHERE khash = ?", (v2, h2))
     assert store.verify() == store.state_root
 
 
@@ -150,33 +135,33 @@ def test_moving_a_row_to_another_contract_is_detected(real: tuple[EncryptedStore
     store, info = real
     token, flipper = info.contracts
     rows = _rows(store)
-    token_row = next(h for h, k in rows.items() if k[:1] == b"S" and owner_of(k) == token)
+    token_row, token_key = next((h, k) for h, k in rows.items()
+                                if k[:1] == b"S" and owner_of(k) == token)
     flipper_row, flipper_key = next((h, k) for h, k in rows.items() if owner_of(k) == flipper)
     with raw(info.path) as conn:
-        # 1. the whole sealed row of the token written over the flipper's row
-        _, owner, _epoch, skey, value = conn.execute("SELECT * FROM kv WHERE khash = ?", (token_row,)).fetchone()
-        saved = conn.execute("SELECT * FROM kv WHERE khash = ?", (flipper_row,)).fetchone()
-        conn.execute("UPDATE kv SET owner = ?, skey = ?, value = ? WHERE khash = ?",
-                     (owner, skey, value, flipper_row))
+        # 1. the token's sealed entry written over the flipper's row
+        (sealed,) = conn.execute("SELECT sealed FROM kv WHERE khash = ?", (token_row,)).fetchone()
+        (saved,) = conn.execute("SELECT sealed FROM kv WHERE khash = ?", (flipper_row,)).fetchone()
+        conn.execute("UPDATE kv SET sealed = ? WHERE khash = ?", (sealed, flipper_row))
         with pytest.raises(StateCorrupted) as caught:
             store.get(flipper_key)
         assert to_ss58(flipper) in str(caught.value)
-        # The row now carries the token's owner tag: the token's scan finds it and refuses it;
-        # the flipper's scan no longer sees it — a missing row, which verify() reports.
-        with pytest.raises(StateCorrupted, match="sealed storage key failed") as caught:
-            list(store.iter_prefix(scope_of(rows[token_row])))
-        assert to_ss58(token) in str(caught.value)
+        with pytest.raises(StateCorrupted, match="sealed entry failed") as caught:
+            list(store.iter_prefix(scope_of(flipper_key)))
+        assert to_ss58(flipper) in str(caught.value)
+        conn.execute("UPDATE kv SET sealed = ? WHERE khash = ?", (saved, flipper_row))
+        # 2. the token's whole row re-tagged as the flipper's (its khash moved into the
+        #    flipper's range): the flipper's scan finds it and refuses it; the token's key no
+        #    longer finds its row — a missing row, which verify() reports.
+        moved = flipper_row[:16] + token_row[16:]
+        conn.execute("UPDATE kv SET khash = ? WHERE khash = ?", (moved, token_row))
+        with pytest.raises(StateCorrupted, match="sealed entry failed") as caught:
+            list(store.iter_prefix(scope_of(flipper_key)))
+        assert to_ss58(flipper) in str(caught.value)
+        assert store.get(token_key) is None
         with pytest.raises(StateCorrupted):
             store.verify()
-        conn.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?)", saved)
-        # 2. only the owner tag moved: the token's row now claims to be the flipper's
-        conn.execute("UPDATE kv SET owner = ? WHERE khash = ?", (saved[1], token_row))
-        with pytest.raises(StateCorrupted, match="holds a key of contract") as caught:
-            list(store.iter_prefix(scope_of(flipper_key)))
-        assert to_ss58(flipper) in str(caught.value) and to_ss58(token) in str(caught.value)
-        with pytest.raises(StateCorrupted, match="owner tag does not match"):
-            store.get(rows[token_row])
-        conn.execute("UPDATE kv SET owner = ? WHERE khash = ?", (owner, token_row))
+        conn.execute("UPDATE kv SET khash = ? WHERE khash = ?", (token_row, moved))
     assert store.verify() == store.state_root
 
 
@@ -184,12 +169,14 @@ def test_other_column_edits_are_detected(real: tuple[EncryptedStore, RealStore])
     store, info = real
     khash, key = next((h, k) for h, k in _rows(store).items() if k[:1] == b"S")
     with raw(info.path) as conn:
-        for column, bad in (("epoch", 1), ("epoch", -5), ("epoch", "zero"), ("value", "text"),
-                            ("value", bytes(32)), ("skey", b"short")):
+        for column, bad in (("epoch", 1), ("epoch", -5), ("epoch", "zero"), ("sealed", "text"),
+                            ("sealed", bytes(32)), ("sealed", b"short")):
             saved = conn.execute(f"SELECT {column} FROM kv WHERE khash = ?", (khash,)).fetchone()[0]
             conn.execute(f"UPDATE kv SET {column} = ? WHERE khash = ?", (bad, khash))
             with pytest.raises(StateCorrupted, match=to_ss58(owner_of(key))):
                 list(store.iter_prefix(scope_of(key)))
+            with pytest.raises(StateCorrupted, match=to_ss58(owner_of(key))):
+                store.get(key)
             conn.execute(f"UPDATE kv SET {column} = ? WHERE khash = ?", (saved, khash))
     assert store.verify() == store.state_root
 
@@ -206,7 +193,7 @@ def test_deleted_or_rolled_back_rows_are_caught_by_verify(real: tuple[EncryptedS
     store.set(key, before + b"\x00")
     store.commit_block(store.checkpoint.number + 1 if store.checkpoint else 1, bytes(32))
     with raw(info.path) as conn:
-        conn.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?)", old_row)  # per-row rollback
+        conn.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", old_row)  # per-row rollback
     assert store.get(key) == before  # a valid old row authenticates: AEAD alone cannot tell...
     with pytest.raises(StateCorrupted, match="state root does not match"):
         store.verify()  # ...the state root can
@@ -223,7 +210,7 @@ def test_a_tampered_old_value_aborts_the_block_that_overwrites_it(real: tuple[En
     checkpoint = store.checkpoint
     assert checkpoint is not None
     with raw(info.path) as conn:
-        conn.execute("UPDATE kv SET value = zeroblob(40) WHERE khash = ?", (khash,))
+        conn.execute("UPDATE kv SET sealed = zeroblob(40) WHERE khash = ?", (khash,))
     store.set(key, b"\x01" * 16)
     with pytest.raises(StateCorrupted, match="balances"):
         store.commit_block(checkpoint.number + 1, bytes(32))
@@ -243,5 +230,5 @@ def test_tampered_metadata_is_detected_on_open(real_store_file: RealStore, tmp_p
     shutil.copy(real_store_file.path, path)
     with raw(path) as conn:
         conn.execute("UPDATE meta SET value = ? WHERE name = 'format'", (b"other/9",))
-    with pytest.raises(StateError, match="is in format 'other/9'.*reads 'phat-state/2' only"):
+    with pytest.raises(StateError, match="is in format 'other/9'.*reads 'phat-state/3' only"):
         EncryptedStore.open(path, real_store_file.secret)
