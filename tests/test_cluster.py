@@ -13,9 +13,10 @@ from phat_runtime.errors import (
 )
 from phat_runtime.runtime.cluster import Cluster
 from phat_runtime.runtime.execution import BlockContext
-from phat_runtime.runtime.records import contract_address
+from phat_runtime.runtime.records import CODE, contract_address
 from phat_runtime.state import MemoryBackend
 from phat_runtime.types import AccountId, ExecutionMode
+from phat_runtime.wasm.engine import Engine
 
 ALICE = AccountId(b"\xaa" * 32)
 BOB = AccountId(b"\xbb" * 32)
@@ -92,6 +93,34 @@ def test_duplicate_and_missing(cluster: Cluster) -> None:
         cluster.call(ALICE, b"\x00" * 32, b"", block=BLOCK)
     with pytest.raises(CodeNotFound, match="upload it first"):
         cluster.instantiate(ALICE, b"\x00" * 32, b"", block=BLOCK)
+
+
+class CountingBackend(MemoryBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[bytes] = []
+
+    def get(self, key: bytes) -> bytes | None:
+        self.reads.append(bytes(key))
+        return super().get(key)
+
+
+def test_a_compiled_module_runs_without_reading_the_code_record() -> None:
+    state = CountingBackend()
+    cluster = Cluster(state)
+    cluster.records.set_balance(ALICE, 1000)
+    code = cluster.upload_code(BALANCE, ALICE)
+    address = cluster.instantiate(ALICE, code, b"", block=BLOCK).contract
+    assert address is not None
+    state.reads.clear()
+    result = cluster.call(ALICE, address, b"", block=BLOCK)
+    assert result.success and result.code_hash == code
+    assert CODE + code not in state.reads  # the engine's module cache had it: no wasm read
+    # Another engine has not compiled it yet: the code record is read, compiled, run.
+    cold = Cluster(state, engine=Engine())
+    state.reads.clear()
+    assert cold.call(ALICE, address, b"", block=BLOCK).data == result.data
+    assert CODE + code in state.reads
 
 
 def test_upload_is_idempotent(cluster: Cluster) -> None:

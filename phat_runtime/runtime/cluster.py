@@ -65,6 +65,9 @@ class ExecResult:
     debug_message: str = ""
     error: ExecutionError | None = None
     contract: AccountId | None = None  # the callee, or the new contract of an instantiate
+    #: The code the contract ran (its record's code hash when the execution started), so a
+    #: caller need not read the contract record again.
+    code_hash: CodeHash | None = None
     terminated: list[AccountId] = field(default_factory=list)
     #: The PinkEvents taken out of ``events``, each with what became of it (pink.events).
     pink_events: list[PinkEventRecord] = field(default_factory=list)
@@ -259,7 +262,9 @@ class Cluster:
         *,
         new: bool = False,
     ) -> ExecResult:
-        result = ExecResult(mode=ctx.mode, gas_limit=ctx.session.gas_limit, contract=address)
+        result = ExecResult(
+            mode=ctx.mode, gas_limit=ctx.session.gas_limit, contract=address, code_hash=info.code_hash
+        )
         try:
             frame, ret = run_frame(
                 ctx, root, origin, address, info, info.code_hash, value, input_data, entry, 0, False, new=new
@@ -273,16 +278,19 @@ class Cluster:
         else:
             result.flags, result.data = ret.flags, ret.data
             if not ret.reverted:
-                result.events, emitted = split_pink_events(frame.events)
-                result.pink_events = judge_pink_events(
-                    emitted, mode=ctx.mode, system_contract=self.services.system_contract
-                )
+                if frame.events:
+                    result.events, emitted = split_pink_events(frame.events)
+                    result.pink_events = judge_pink_events(
+                        emitted, mode=ctx.mode, system_contract=self.services.system_contract
+                    )
                 result.terminated = list(ctx.terminated)
                 if ctx.mode.commits:
                     root.commit()
-                apply_pink_events(result.pink_events, self.services.cache)  # only once state is final
+                if result.pink_events:  # only once state is final
+                    apply_pink_events(result.pink_events, self.services.cache)
         result.gas_used = ctx.session.gas_used
-        result.debug_message = ctx.debug.decode("utf-8", "replace")
-        record_debug_message(self.services.logs, address, result.debug_message, mode=ctx.mode,
-                             block_number=ctx.block.number)
+        if ctx.debug:
+            result.debug_message = ctx.debug.decode("utf-8", "replace")
+            record_debug_message(self.services.logs, address, result.debug_message, mode=ctx.mode,
+                                 block_number=ctx.block.number)
         return result

@@ -89,10 +89,11 @@ class FrameHost:
         info: ContractInfo,
         code_hash: CodeHash,
         read_only: bool = False,
+        records: Records | None = None,
     ) -> None:
         self.ctx = ctx
         self.overlay = overlay
-        self.records = Records(overlay)
+        self.records = records if records is not None else Records(overlay)
         self.account = account
         self._caller = caller
         self._value = value
@@ -342,7 +343,7 @@ def run_frame(
         raise _TransferFailed()
     compiled = ctx.load_code(records, code_hash)
     frame = FrameHost(
-        ctx, overlay, account, delegate_caller or caller, value, info, code_hash, read_only
+        ctx, overlay, account, delegate_caller or caller, value, info, code_hash, read_only, records
     )
     terminated_before = len(ctx.terminated)  # terminations are rolled back with the frame
     ctx.stack.append(frame)

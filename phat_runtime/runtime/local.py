@@ -219,7 +219,8 @@ class LocalCluster:
              value: int = 0, mode: ExecutionMode = ExecutionMode.QUERY,
              gas_limit: int | None = None) -> CallResult:
         spec = contract.metadata.message(message)
-        input_data = contract.metadata.encode_message(message, args)
+        # A message without arguments is its selector (what encode_call would build, cheaper).
+        input_data = spec.selector if args is None and not spec.args else contract.metadata.encode_call(spec, args)
         block = self._next_block() if mode is ExecutionMode.TRANSACTION else self._query_block()
         try:
             raw = self.runtime.call(self.account(caller), contract.address, input_data, value=value,

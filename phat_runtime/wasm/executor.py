@@ -122,10 +122,8 @@ class Session:
             except WallClockTimeout:
                 timed_out = True
                 raise
-            finally:
-                _drop_frames(frame.pending)
-                if exc is frame.pending or frame.pending is None:
-                    _drop_frames(exc)
+            finally:  # the shim's exception if it recorded one, else what wasmtime raised
+                _drop_frames(frame.pending if frame.pending is not None else exc)
         finally:
             leave(caller)
             stores.pop()
