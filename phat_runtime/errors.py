@@ -46,6 +46,15 @@ the code. The tree::
     │   ├── SealingError            sealed data does not unseal (never silently replaced)
     │   └── AttestationError        attestation inputs unusable
     │       └── PolicyError         an attestation policy file is invalid
+    ├── ProtocolError               bytes that are not a valid phat chain message: unknown
+    │                               version or variant, trailing bytes, oversize field, a sealed
+    │                               payload that does not open
+    ├── ChainError                  a Substrate node, an extrinsic or the devnet failed
+    │   ├── ChainUnavailable        the node cannot be reached or went away (names the URL)
+    │   ├── ChainDiverged           finalized blocks do not continue the chain followed so far
+    │   ├── SubmitError             the node refused an extrinsic, or it failed on chain
+    │   │   └── NoFunds             the signing account cannot pay the fee: fund it
+    │   └── DevnetError             the local chopsticks devnet could not install or start
     ├── EnvelopeError               (crypto/e2e.py) an encrypted frame does not open, or an
     │                               X25519 key is unusable (low order): wrong session, key,
     │                               counter or route, or tampered bytes
@@ -262,3 +271,37 @@ class StateCorrupted(StateError):
 class WrongStateKey(StateError):
     """A state store or snapshot was sealed under another cluster key (or is damaged beyond
     telling the two apart)."""
+
+
+# --- chain -----------------------------------------------------------------------------------
+
+
+class ProtocolError(PhatError):
+    """Bytes that are not a valid phat chain message (``docs/protocol.md``): unknown version or
+    variant, trailing bytes, a field over its limit, or a sealed payload that does not open.
+    Every worker rejects such a message the same way; the message text is the reason."""
+
+
+class ChainError(PhatError):
+    """A Substrate node, an extrinsic or the local devnet failed."""
+
+
+class ChainUnavailable(ChainError):
+    """The node cannot be reached, or the connection to it was lost."""
+
+
+class ChainDiverged(ChainError):
+    """A finalized block does not continue the chain followed so far (another chain, or a
+    devnet that was reset)."""
+
+
+class SubmitError(ChainError):
+    """The node refused an extrinsic, or it was included but failed."""
+
+
+class NoFunds(SubmitError):
+    """The signing account cannot pay the transaction fee."""
+
+
+class DevnetError(ChainError):
+    """The local chopsticks devnet could not be installed or started."""
