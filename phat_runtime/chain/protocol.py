@@ -1,6 +1,6 @@
 """Chain protocol messages (v1): what rides in a ``system.remark_with_event``.
 
-Owns: the message dataclasses of PROTOCOL.md and their wire format
+Owns: the message dataclasses of the cluster protocol and their wire format
 
     remark = b"phat" ‖ version (0x01) ‖ SCALE(Message)
 
@@ -208,7 +208,7 @@ class Call(Message):
 
 @dataclass(frozen=True, repr=False)
 class CheckpointPublished(Message):
-    """A member worker's state root after applying chain block ``block`` (PROTOCOL.md's
+    """A member worker's state root after applying chain block ``block`` (the design's
     Checkpoint): divergence between workers is visible on chain."""
 
     INDEX: ClassVar[int] = 10
