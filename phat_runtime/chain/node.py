@@ -101,12 +101,16 @@ class ChainNode:
         self.close()
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
+        from substrateinterface.exceptions import SubstrateRequestException
+
         self.connect()
         try:
             return self._api.rpc_request(method, params)["result"]
         except _network_errors() as exc:
             self.close()
             raise _unavailable(self.url, exc, f"calling {method}") from exc
+        except SubstrateRequestException as exc:
+            raise ChainError(f"the node at {self.url} refused {method}: {exc}") from exc
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -207,11 +211,15 @@ class ChainNode:
     def _runtime_at(self, block_hash: str) -> RuntimeInfo:
         self.connect()
         assert self._runtime is not None
+        from substrateinterface.exceptions import SubstrateRequestException
+
         try:
             self._runtime.at(block_hash)
         except _network_errors() as exc:
             self.close()
             raise _unavailable(self.url, exc, "loading runtime metadata") from exc
+        except SubstrateRequestException as exc:
+            raise ChainError(f"the node at {self.url} has no runtime for block {block_hash}: {exc}") from exc
         return self._runtime
 
     # --- writing ---------------------------------------------------------------------------
@@ -234,11 +242,15 @@ class ChainNode:
     def free_balance(self, account: bytes) -> int:
         """The account's free balance in the chain's smallest unit."""
         self.connect()
+        from substrateinterface.exceptions import SubstrateRequestException
+
         try:
             info = self._api.query("System", "Account", ["0x" + account.hex()])
         except _network_errors() as exc:
             self.close()
             raise _unavailable(self.url, exc, "reading an account") from exc
+        except SubstrateRequestException as exc:
+            raise ChainError(f"the node at {self.url} refused to read an account: {exc}") from exc
         return int(info.value["data"]["free"])
 
 
