@@ -37,6 +37,9 @@ import metadata  # noqa: E402  (sibling module, importable when run as a script)
 
 #: Every folder holding a ``contract.toml`` is a contract (sorted, so builds are reproducible).
 CONTRACTS = tuple(sorted(p.parent.name for p in HERE.glob("*/contract.toml")))
+#: Outputs the package ships as well (the genesis system contract, runtime/genesis.py):
+#: relative output path → path of the copy, kept byte-identical.
+PACKAGED = {Path("system") / "system.contract": HERE.parent / "phat_runtime" / "runtime" / "system.contract"}
 RUSTC = Path("/usr/bin/rustc")
 TARGET = "wasm32-unknown-unknown"
 APT_COMMAND = "apt-get install -y rustc libstd-rust-dev-wasm32 lld"
@@ -254,8 +257,13 @@ def main(argv: list[str] | None = None) -> int:
             for rel, data in outputs.items()
             if not (HERE / rel).is_file() or (HERE / rel).read_bytes() != data
         ]
+        stale += [
+            copy.relative_to(HERE.parent)
+            for rel, copy in PACKAGED.items()
+            if rel in outputs and (not copy.is_file() or copy.read_bytes() != outputs[rel])
+        ]
         for rel in stale:
-            print(f"stale: contracts_examples/{rel}")
+            print(f"stale: {rel if rel.parts[0] == 'phat_runtime' else Path('contracts_examples') / rel}")
         if stale:
             print("run: python contracts_examples/build.py", file=sys.stderr)
             return 1
@@ -269,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         path.write_bytes(data)
         if rel.suffix == ".wasm":
             print(f"{path}  {len(data)} bytes  0x{metadata.blake2_256(data).hex()}")
+        if args.out is None and rel in PACKAGED:
+            PACKAGED[rel].write_bytes(data)
+            print(f"{PACKAGED[rel]}  (packaged copy)")
     return 0
 
 

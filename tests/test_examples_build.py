@@ -63,6 +63,14 @@ EXPECTED_IMPORTS = {
         "seal0.ecdsa_to_eth_address",  # the signer's address
         "seal1.call",  # System::get_driver
     },
+    "ticker": _BASE
+    | {
+        "seal0.call_chain_extension",  # system_contract_id, balance_of, log
+        "seal0.caller",
+        "seal0.address",  # the hook's own address; only the contract itself may run it
+        "seal0.block_number",
+        "seal1.call",  # System::get_driver / set_hook / total_balance_of
+    },
     "system": _BASE
     | {
         "seal0.call_chain_extension",

@@ -654,6 +654,60 @@ pub mod system {
 
     /// blake2_256("pink_system::System::get_driver")[..4].
     pub const GET_DRIVER: Selector = [0x27, 0x40, 0xcf, 0x0a];
+    /// blake2_256("pink_system::System::set_hook")[..4].
+    pub const SET_HOOK: Selector = [0x35, 0x2c, 0x6b, 0x5c];
+    /// blake2_256("pink_system::System::total_balance_of")[..4].
+    pub const TOTAL_BALANCE_OF: Selector = [0x5a, 0x98, 0xf2, 0x26];
+    /// `HookPoint::OnBlockEnd`, the only hook point.
+    pub const ON_BLOCK_END: u8 = 0;
+
+    /// Calls the system contract with `input`; the message's value after `MessageResult`'s
+    /// `Ok` byte. A message answering `Err` reverts, and its value still comes back here.
+    /// A failed call or `Err(LangError)` traps, naming `what`.
+    #[inline]
+    fn invoke<'b>(what: &str, input: &[u8], out: &'b mut [u8]) -> &'b [u8] {
+        let call = env::call(&system_contract_id(), 0, input, out);
+        match call.output.split_first() {
+            Some((0, value)) if call.code == env::SUCCESS || call.code == env::CALLEE_REVERTED => {
+                value
+            }
+            _ => {
+                env::debug(what);
+                env::trap_with(": the call into the system contract failed")
+            }
+        }
+    }
+
+    /// `System::set_hook(OnBlockEnd, contract, selector, gas_limit) -> Result<(), Error>`:
+    /// from the end of the next block on, the runtime calls `contract` with input
+    /// `selector.to_be_bytes()` at the end of every block. Only a system administrator may
+    /// set hooks; `Err` carries pink's `system::Error` variant index (0 = PermisionDenied).
+    #[inline]
+    pub fn set_hook(contract: &AccountId, selector: u32, gas_limit: u64) -> Result<(), u8> {
+        let mut input = [0u8; 4 + 1 + 32 + 4 + 8];
+        let mut w = Writer::new(&mut input);
+        w.bytes(&SET_HOOK).put(&ON_BLOCK_END).put(contract).put(&selector).put(&gas_limit);
+        let mut out = [0u8; 1 + 1 + 1];
+        match invoke("System::set_hook", w.as_slice(), &mut out) {
+            [0] => Ok(()),
+            [1, error] => Err(*error),
+            _ => env::trap_with("pink: System::set_hook returned an unexpected value"),
+        }
+    }
+
+    /// `System::total_balance_of(account) -> Balance`.
+    #[inline]
+    pub fn total_balance_of(account: &AccountId) -> crate::Balance {
+        let mut input = [0u8; 4 + 32];
+        let mut w = Writer::new(&mut input);
+        w.bytes(&TOTAL_BALANCE_OF).put(account);
+        let mut out = [0u8; 1 + 16];
+        let mut r = Reader::new(invoke("System::total_balance_of", w.as_slice(), &mut out));
+        match r.read::<crate::Balance>() {
+            Some(balance) if r.remaining().is_empty() => balance,
+            _ => env::trap_with("pink: System::total_balance_of returned an unexpected value"),
+        }
+    }
 
     /// `System::get_driver(name)`: the contract registered as driver `name`, if any.
     #[inline]

@@ -8,9 +8,12 @@ ordinary event stream (:func:`split_pink_events`), decodes them (:func:`decode_p
 - ``CacheOp`` — applied to the worker's cache after a transaction commits, straight after a
   query; never after a revert, never for an estimate;
 - ``SetHook``, ``SetLogHandler``, ``SetContractWeight``, ``UpgradeRuntimeTo``,
-  ``SetJsRuntime`` — recorded in the result for the embedder (worker) to act on;
+  ``SetJsRuntime`` (system contract only) — ``PENDING`` until the end of the block, when the
+  runtime (``runtime/block_end.py``) applies or refuses each in emission order and sets its
+  final status and note; see docs/clusters.md;
 - SideVM events (``DeploySidevmTo``, ``SidevmMessage``, ``StopSidevm``, ``ForceStopSidevm``,
-  ``SidevmOperation``) — not supported by this runtime: recorded as such.
+  ``SidevmOperation``) — not supported by this runtime: recorded as such ("SideVM is not
+  supported by this runtime").
 
 Policy as phactory applies it: in queries only ``allowed_in_query`` kinds are accepted; the
 system-only kinds are refused from any other contract. Every judged event stays visible in
@@ -233,11 +236,10 @@ class EmittedEvent(Protocol):
 
 
 class Status(enum.Enum):
-    APPLIED = "applied"  # CacheOp done to the worker's cache
-    PENDING = "pending"  # accepted; applied once the execution's state is final
-    RECORDED = "recorded"  # accepted; for the embedder to act on (hooks, log handler, …)
+    APPLIED = "applied"  # done: CacheOp to the worker's cache, a system event at block end
+    PENDING = "pending"  # accepted; applied once the execution's (or the block's) state is final
     UNSUPPORTED = "not supported"  # SideVM: out of scope for this runtime
-    REFUSED = "refused"  # not allowed in a query / not from the system contract
+    REFUSED = "refused"  # not allowed in a query / not from the system contract / refused at block end
     NOT_APPLIED = "not applied"  # estimate: nothing takes effect
     INVALID = "invalid"  # not a decodable PinkEvent
 
@@ -294,11 +296,18 @@ def _verdict(event: PinkEvent, origin: bytes, mode: ExecutionMode,
         return Status.NOT_APPLIED, "estimate: side effects are not applied"
     if event.kind is PinkEventKind.CACHE_OP:
         return Status.PENDING, "applied when the execution's state is final"
-    return Status.RECORDED, f"{event.name} recorded for the worker to act on"
+    return Status.PENDING, f"{event.name} takes effect at the end of the block"
+
+
+def system_events(records: Iterable[PinkEventRecord]) -> list[PinkEventRecord]:
+    """The accepted system-contract events, waiting for the end of the block."""
+    return [r for r in records
+            if r.status is Status.PENDING and r.event is not None and r.event.system_only]
 
 
 def apply_pink_events(records: Iterable[PinkEventRecord], cache: object) -> None:
-    """Act on the accepted events (call after a transaction committed, or a query finished)."""
+    """Apply the accepted cache operations (call after a transaction committed, or a query
+    finished); system events wait for the end of the block (:func:`system_events`)."""
     for record in records:
         event = record.event
         if record.status is not Status.PENDING or event is None or event.cache_op is None:

@@ -9,15 +9,23 @@ page with ``records(contract, since=last_seen)`` — the shape an RPC ``logs`` e
 
 Logging is a local side effect: it works the same in queries and transactions, and a record
 stays even if the transaction later reverts (as in pink). Thread-safe.
+
+**The cluster's log handler.** When the system contract sets one (``PinkEvent::SetLogHandler``,
+applied at the end of a block; the runtime then sets :attr:`LogStore.handler`), every record of
+every other contract is also delivered to the handler's buffer, marked with its ``source``,
+as pink sends ``PinkLog`` system messages to the log server; and the runtime delivers what
+pink's ``PinkEvent`` and ``PinkMessageOutput`` messages carry (:meth:`LogStore.deliver_event`,
+:meth:`LogStore.deliver_output`). The handler's deployer reads them like any contract's logs.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -53,15 +61,37 @@ class LogLevel(enum.IntEnum):
             return cls.ERROR
 
 
+class _Event(Protocol):
+    """An emitted event as the runtime records it (runtime.execution.ContractEvent)."""
+
+    @property
+    def contract(self) -> bytes: ...
+    @property
+    def topics(self) -> Sequence[bytes]: ...
+    @property
+    def data(self) -> bytes: ...
+
+
+class RecordKind(enum.Enum):
+    """What a record is: a log line, or (log handler only) an event or a transaction's output."""
+
+    LOG = "log"  # pink's log (id 10) or an execution's debug_message output
+    EVENT = "event"  # an ordinary (ink!) event of a committed transaction; message = JSON
+    OUTPUT = "output"  # a transaction's outcome; message = JSON
+
+
 @dataclass(frozen=True)
 class LogRecord:
     sequence: int
-    contract: bytes
+    contract: bytes  # whose buffer holds the record
     level: LogLevel
     timestamp_ms: int
     block_number: int | None
     mode: ExecutionMode
     message: str
+    kind: RecordKind = RecordKind.LOG
+    #: The contract the record is about, when it was delivered to the log handler.
+    source: bytes | None = None
 
     @property
     def cost(self) -> int:
@@ -83,6 +113,8 @@ class LogStore:
         self._sizes: dict[bytes, int] = {}
         self._sequence = 0
         self._lock = threading.Lock()
+        #: The cluster's log handler contract (set by the runtime from the cluster state).
+        self.handler: bytes | None = None
 
     def append(
         self,
@@ -93,24 +125,55 @@ class LogStore:
         mode: ExecutionMode,
         block_number: int | None = None,
     ) -> LogRecord:
-        """Record ``message``; older records of ``contract`` make room for it."""
+        """Record ``message``; older records of ``contract`` make room for it. A copy goes to
+        the log handler (if there is one and it is not ``contract`` itself)."""
         with self._lock:
-            self._sequence += 1
-            record = LogRecord(
-                self._sequence, bytes(contract), level, int(self.clock() * 1000), block_number, mode, message
-            )
-            if record.cost > self.max_bytes_per_contract:  # keep the head of a huge message
-                room = max(0, self.max_bytes_per_contract - RECORD_OVERHEAD)
-                text = message.encode("utf-8", "replace")[:room].decode("utf-8", "ignore")
-                record = LogRecord(record.sequence, record.contract, level, record.timestamp_ms,
-                                   block_number, mode, text)
-            buffer = self._buffers.setdefault(record.contract, deque())
-            size = self._sizes.get(record.contract, 0) + record.cost
-            while buffer and size > self.max_bytes_per_contract:
-                size -= buffer.popleft().cost
-            buffer.append(record)
-            self._sizes[record.contract] = size
+            record = self._add(bytes(contract), level, message, mode, block_number, RecordKind.LOG, None)
+            handler = self.handler
+            if handler is not None and bytes(handler) != record.contract:
+                self._add(bytes(handler), level, message, mode, block_number, RecordKind.LOG, record.contract)
             return record
+
+    def deliver_transaction(self, origin: bytes, contract: bytes, events: Iterable[_Event], *, flags: int,
+                            data: bytes, error: str | None, block_number: int | None) -> None:
+        """A transaction finished: to the log handler (if any) go its ordinary events if it
+        committed (pink's ``PinkEvent`` system message; message ``{"topics": ["0x…"], "data":
+        "0x…"}``, source = the emitter), then its outcome (``PinkMessageOutput``; message
+        ``{"origin": "0x…", "flags": n, "data": "0x…", "error": null | "Kind: why"}``, source =
+        the contract called)."""
+        for event in events:
+            text = json.dumps({"topics": ["0x" + bytes(t).hex() for t in event.topics],
+                               "data": "0x" + bytes(event.data).hex()})
+            self._deliver(event.contract, RecordKind.EVENT, text, block_number)
+        text = json.dumps({"origin": "0x" + bytes(origin).hex(), "flags": flags, "data": "0x" + data.hex(),
+                           "error": error})
+        self._deliver(contract, RecordKind.OUTPUT, text, block_number)
+
+    def _deliver(self, source: bytes, kind: RecordKind, text: str, block_number: int | None) -> LogRecord | None:
+        with self._lock:
+            handler = self.handler
+            if handler is None:
+                return None
+            return self._add(bytes(handler), LogLevel.INFO, text, ExecutionMode.TRANSACTION, block_number,
+                             kind, bytes(source))
+
+    def _add(self, contract: bytes, level: LogLevel, message: str, mode: ExecutionMode,
+             block_number: int | None, kind: RecordKind, source: bytes | None) -> LogRecord:
+        """Append one record to ``contract``'s buffer (the caller holds the lock)."""
+        self._sequence += 1
+        now = int(self.clock() * 1000)
+        record = LogRecord(self._sequence, contract, level, now, block_number, mode, message, kind, source)
+        if record.cost > self.max_bytes_per_contract:  # keep the head of a huge message
+            room = max(0, self.max_bytes_per_contract - RECORD_OVERHEAD)
+            text = message.encode("utf-8", "replace")[:room].decode("utf-8", "ignore")
+            record = LogRecord(record.sequence, contract, level, now, block_number, mode, text, kind, source)
+        buffer = self._buffers.setdefault(contract, deque())
+        size = self._sizes.get(contract, 0) + record.cost
+        while buffer and size > self.max_bytes_per_contract:
+            size -= buffer.popleft().cost
+        buffer.append(record)
+        self._sizes[contract] = size
+        return record
 
     def records(
         self,

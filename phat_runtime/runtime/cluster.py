@@ -2,6 +2,11 @@
 points every flow ends in — :meth:`Cluster.instantiate` and :meth:`Cluster.call` — in
 QUERY (writes discarded), TRANSACTION (writes committed) or ESTIMATE mode.
 
+A block is a sequence of transactions, then :meth:`Cluster.end_block` (hooks, the system
+contract's PinkEvents: ``runtime/block_end.py``), then :meth:`Cluster.commit_block`. The
+system contract, hooks, log handler and contract weights live in the state
+(``runtime/settings.py``).
+
 Bytes in, :class:`ExecResult` out; metadata-aware conveniences live in ``runtime/local.py``.
 """
 
@@ -23,11 +28,13 @@ from phat_runtime.pink.events import (
     apply_pink_events,
     judge_pink_events,
     split_pink_events,
+    system_events,
 )
 from phat_runtime.pink.extension import ChainExtensionRegistry
-from phat_runtime.pink.logs import record_debug_message
+from phat_runtime.pink.logs import LogStore, record_debug_message
 from phat_runtime.pink.services import PinkServices
 from phat_runtime.pink.table import build_registries
+from phat_runtime.runtime.block_end import BlockEnd, end_block
 from phat_runtime.runtime.execution import (
     BlockContext,
     ContractEvent,
@@ -42,6 +49,7 @@ from phat_runtime.runtime.records import (
     contract_address,
     trie_id_for,
 )
+from phat_runtime.runtime.settings import ClusterSettings
 from phat_runtime.state.checkpoint import BlockStore, Checkpoint
 from phat_runtime.state.kv import KVStore, Overlay
 from phat_runtime.types import AccountId, CodeHash, ExecutionMode
@@ -137,6 +145,9 @@ class Cluster:
         #: The chain extension plugged in per execution mode (query vs deterministic backends).
         self.extensions: dict[ExecutionMode, ChainExtensionRegistry] = dict(extension)
         self._loaders = {mode: _CodeLoader(self.engine, mode.deterministic) for mode in ExecutionMode}
+        #: System-contract PinkEvents of the current block, applied by end_block().
+        self._pending: list[PinkEventRecord] = []
+        self.sync_services()
 
     @property
     def records(self) -> Records:
@@ -155,9 +166,60 @@ class Cluster:
         return None
 
     def discard_block(self) -> None:
-        """Drop the writes of a block that failed (a store without blocks keeps them)."""
+        """Drop the writes of a block that failed (a store without blocks keeps them), and
+        its pending system events."""
+        self._pending.clear()
         if self._blocks is not None:
             self._blocks.discard()
+
+    # --- the block's end and the cluster settings (runtime/block_end.py, runtime/settings.py) --
+    def end_block(self, block: BlockContext) -> BlockEnd:
+        """End ``block`` after its last transaction, before :meth:`commit_block`: run the
+        ``OnBlockEnd`` hooks, then apply the system contract's PinkEvents of the block."""
+        report = end_block(self, block)
+        self.sync_services()
+        return report
+
+    def take_pending_system_events(self) -> list[PinkEventRecord]:
+        pending, self._pending = self._pending, []
+        return pending
+
+    @property
+    def settings(self) -> ClusterSettings:
+        """Hooks, log handler, contract weights (for the query scheduler: ``settings.weight``)."""
+        return ClusterSettings(self.state)
+
+    @property
+    def system_contract(self) -> AccountId | None:
+        """The cluster's system contract (what ``system_contract_id`` answers)."""
+        return self.settings.system_contract() or self.services.system_contract
+
+    def set_system_contract(self, address: bytes) -> None:
+        """Make ``address`` the system contract (genesis: ``runtime/genesis.py``)."""
+        self.settings.set_system_contract(address)
+        self.sync_services()
+
+    def sync_services(self) -> None:
+        """Point the pink services at the settings in the state: the system contract (kept if
+        the state names none, e.g. set by hand in tests) and the log handler."""
+        settings = self.settings
+        system = settings.system_contract()
+        if system is not None:
+            self.services.system_contract = system
+        if isinstance(self.services.logs, LogStore):
+            self.services.logs.handler = settings.log_handler()
+
+    def _after_execution(self, ctx: ExecutionContext, origin: AccountId, result: ExecResult) -> None:
+        """A top-level execution finished: keep its system events for the block's end, and
+        hand a transaction's events and outcome to the log handler (pink/logs.py)."""
+        if ctx.mode is not ExecutionMode.TRANSACTION:
+            return
+        self._pending.extend(system_events(result.pink_events))
+        logs = self.services.logs
+        if isinstance(logs, LogStore) and logs.handler is not None and result.contract is not None:
+            error = f"{result.error.kind}: {result.error}" if result.error is not None else None
+            logs.deliver_transaction(origin, result.contract, result.events, flags=result.flags,
+                                     data=result.data, error=error, block_number=ctx.block.number)
 
     # --- code ---------------------------------------------------------------------------------
     def upload_code(self, wasm: bytes, owner: AccountId, *, deterministic: bool = False) -> CodeHash:
@@ -293,4 +355,5 @@ class Cluster:
             result.debug_message = ctx.debug.decode("utf-8", "replace")
             record_debug_message(self.services.logs, address, result.debug_message, mode=ctx.mode,
                                  block_number=ctx.block.number)
+        self._after_execution(ctx, origin, result)
         return result

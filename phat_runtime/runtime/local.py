@@ -1,7 +1,7 @@
 """A local cluster: no chain, no TEE — the development harness and in-process public API.
 
     from phat_runtime import LocalCluster
-    cluster = LocalCluster()
+    cluster = LocalCluster()                 # genesis: dev accounts endowed, system contract
     flipper = cluster.deploy("contracts_examples/flipper/flipper.contract", "new", [True])
     flipper.query("get").output          # True
     flipper.transact("flip").success     # True (state committed)
@@ -9,7 +9,9 @@
 Arguments are JSON-like values encoded through the contract's ink! metadata; results come back
 decoded, next to the raw :class:`~phat_runtime.runtime.cluster.ExecResult` (flags, data, gas,
 events, debug messages). Every transaction is its own block (``with cluster.new_block():``
-groups several); queries see the latest block. Over a durable store
+groups several; :meth:`LocalCluster.produce_block` makes an empty one); each block ends with
+its hooks and system events (:attr:`LocalCluster.last_block_end`); queries see the latest
+block. Block 0 installs the system contract (``runtime/genesis.py``). Over a durable store
 (``LocalCluster(state=EncryptedStore.open(path, cluster_secret))``) each block is committed
 atomically with its checkpoint, and a new LocalCluster on the same store resumes after the last
 committed block instead of starting a new genesis.
@@ -19,99 +21,32 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from phat_runtime.codec.metadata import ContractMetadata, DecodedEvent, MessageSpec
 from phat_runtime.crypto.accounts import DEV_ACCOUNTS, dev_account, parse_account, to_ss58
 from phat_runtime.crypto.hashing import blake2_256
 from phat_runtime.crypto.kdf import sr25519_pair_from_seed
-from phat_runtime.errors import ConfigError, ContractNotFound, ExecutionError, MetadataError
+from phat_runtime.errors import ConfigError, ContractNotFound, MetadataError
 from phat_runtime.pink.cache import LocalCache
 from phat_runtime.pink.logs import LogStore
 from phat_runtime.pink.services import PinkServices
+from phat_runtime.runtime.block_end import BlockEnd
 from phat_runtime.runtime.cluster import Cluster, ExecResult
 from phat_runtime.runtime.execution import BlockContext, ContractEvent
+from phat_runtime.runtime.genesis import SystemSource, install_system_contract, load_system_contract
+from phat_runtime.runtime.handles import Account, Args, CallResult, Contract, failure
 from phat_runtime.state.kv import KVStore, MemoryBackend
 from phat_runtime.types import AccountId, ExecutionMode
 from phat_runtime.wasm.engine import Engine
 
 #: Balance each development account starts with (1 million units of 10¹² planck).
 DEV_ENDOWMENT = 10**18
-#: Tag of an ink! 4/5 ``MessageResult`` / ``ConstructorResult``: Ok = 0, Err(LangError) = 1.
-_LANG_ERR = 1
 
-Account = str | bytes
-Args = Mapping[str, Any] | Sequence[Any] | None
-
-
-@dataclass
-class CallResult:
-    """Decoded outcome of one message or constructor, with the raw result beside it."""
-
-    label: str
-    value: Any  # the decoded return value as the metadata types it (ink 4: {'Ok': ...})
-    raw: ExecResult
-    events: list[DecodedEvent | ContractEvent] = field(default_factory=list)
-    decode_error: MetadataError | None = None  # set when the output does not match the metadata
-
-    @property
-    def output(self) -> Any:
-        """The message's own return value: ink! 4/5's ``Ok`` wrapper removed.
-
-        Raises the decoding error if the contract's output does not match its metadata.
-        """
-        if self.decode_error is not None:
-            raise self.decode_error
-        if isinstance(self.value, dict) and len(self.value) == 1 and "Ok" in self.value:
-            return self.value["Ok"]
-        return self.value
-
-    @property
-    def success(self) -> bool:
-        return self.raw.success
-
-    @property
-    def reverted(self) -> bool:
-        return self.raw.reverted
-
-    @property
-    def gas_used(self) -> int:
-        return self.raw.gas_used
-
-    @property
-    def debug_message(self) -> str:
-        return self.raw.debug_message
-
-
-class Contract:
-    """A deployed contract with its metadata: call messages by label."""
-
-    def __init__(self, cluster: LocalCluster, address: AccountId, metadata: ContractMetadata):
-        self.cluster = cluster
-        self.address = address
-        self.metadata = metadata
-
-    @property
-    def ss58(self) -> str:
-        return to_ss58(self.address)
-
-    def query(self, message: str, args: Args = None, *, caller: Account = "alice", value: int = 0,
-              gas_limit: int | None = None) -> CallResult:
-        """Run ``message`` as a QUERY: any writes are discarded."""
-        return self.cluster.call(self, message, args, caller=caller, value=value,
-                                 mode=ExecutionMode.QUERY, gas_limit=gas_limit)
-
-    def transact(self, message: str, args: Args = None, *, caller: Account = "alice", value: int = 0,
-                 gas_limit: int | None = None) -> CallResult:
-        """Run ``message`` as a TRANSACTION in a new block: writes are committed."""
-        return self.cluster.call(self, message, args, caller=caller, value=value,
-                                 mode=ExecutionMode.TRANSACTION, gas_limit=gas_limit)
-
-    def __repr__(self) -> str:
-        return f"<Contract {self.metadata.name} at {self.ss58}>"
+__all__ = ["DEV_ENDOWMENT", "CallResult", "Contract", "LocalCluster", "local_block_hash"]
 
 
 class LocalCluster:
@@ -119,12 +54,15 @@ class LocalCluster:
 
     def __init__(self, *, state: KVStore | None = None, engine: Engine | None = None,
                  cluster_id: bytes = bytes(32), cluster_secret: bytes | None = None,
-                 services: PinkServices | None = None, strict_metadata: bool = False) -> None:
+                 services: PinkServices | None = None, strict_metadata: bool = False,
+                 system: SystemSource | bool = True, owner: Account = "alice") -> None:
         """``cluster_secret``: the 64-byte sr25519 cluster key contracts derive their keys from
         (random unless given; clusters given the same one derive the same contract keys).
         ``services`` default to that key, a :class:`LocalCache` and a :class:`LogStore`.
         ``strict_metadata``: refuse metadata whose ``source.hash`` is not its code's hash
-        (by default it loads with a :class:`~phat_runtime.errors.SourceHashMismatch` warning)."""
+        (by default it loads with a :class:`~phat_runtime.errors.SourceHashMismatch` warning).
+        ``system``: the system contract installed at genesis — ours (True), a bundle path or
+        loaded metadata, or none (False); ``owner`` (the cluster owner) deploys it and owns it."""
         self.strict_metadata = strict_metadata
         self.runtime = Cluster(MemoryBackend() if state is None else state, cluster_id=cluster_id,
                                engine=engine, services=_local_services(services, cluster_secret))
@@ -132,13 +70,22 @@ class LocalCluster:
         self.block = BlockContext(resumed.number if resumed else 0, int(time.time() * 1000))
         self._metadata: dict[bytes, ContractMetadata] = {}
         self._in_block = False
-        if resumed is None:  # genesis: endow the dev accounts (block 0 on a durable store)
+        #: What the end of the last block did (hooks run, system events applied).
+        self.last_block_end: BlockEnd | None = None
+        if resumed is None:  # genesis, block 0: endow the dev accounts, install the system contract
             records = self.runtime.records
             for name in DEV_ACCOUNTS:
                 account = dev_account(name)
                 if records.balance(account) == 0:
                     records.set_balance(account, DEV_ENDOWMENT)
+            if system is not False:
+                metadata = load_system_contract(None if isinstance(system, bool) else system, strict=strict_metadata)
+                install_system_contract(self.runtime, metadata, self.account(owner), self.block)
+                assert metadata.code_hash is not None
+                self._metadata[metadata.code_hash] = metadata
             self._commit()
+        elif system is not False and self.runtime.system_contract is not None:
+            self._know_system_metadata(system)
 
     # --- accounts -------------------------------------------------------------------------------
     @staticmethod
@@ -151,6 +98,22 @@ class LocalCluster:
 
     def balance(self, account: Account) -> int:
         return self.runtime.records.balance(self.account(account))
+
+    # --- the system contract ----------------------------------------------------------------------
+    @property
+    def system_contract(self) -> Contract:
+        """The cluster's system contract (installed at genesis)."""
+        address = self.runtime.system_contract
+        if address is None:
+            raise ContractNotFound("this cluster has no system contract (it was created with system=False)")
+        return self.contract(address)
+
+    def _know_system_metadata(self, system: SystemSource | bool) -> None:
+        """A resumed cluster: the metadata of its system contract, if ``system`` names its code."""
+        metadata = load_system_contract(None if isinstance(system, bool) else system, strict=self.strict_metadata)
+        info = self.runtime.records.contract(self.runtime.system_contract or b"")
+        if info is not None and metadata.code_hash == info.code_hash:
+            self._metadata[info.code_hash] = metadata
 
     # --- code -----------------------------------------------------------------------------------
     def upload(self, source: str | os.PathLike[str] | ContractMetadata, *, owner: Account = "alice") -> ContractMetadata:
@@ -199,7 +162,7 @@ class LocalCluster:
             self._commit()
         result = self._result(metadata, spec, raw)
         if not raw.success:
-            raise _failure(f"constructor {spec.label!r} of {metadata.name}", result)
+            raise failure(f"constructor {spec.label!r} of {metadata.name}", result)
         assert raw.contract is not None
         return Contract(self, raw.contract, metadata)
 
@@ -268,9 +231,18 @@ class LocalCluster:
         self._in_block = False
         self._commit()
 
+    def produce_block(self) -> BlockEnd:
+        """An empty block: only its end runs (hooks, pending system events). What it did."""
+        self._next_block()
+        self._commit()
+        assert self.last_block_end is not None
+        return self.last_block_end
+
     def _commit(self) -> None:
-        """End the current block (unless ``new_block()`` is open): a durable store commits it."""
+        """End the current block (unless ``new_block()`` is open): run its end (hooks, system
+        events), then a durable store commits it."""
         if not self._in_block:
+            self.last_block_end = self.runtime.end_block(self.block)
             self.runtime.commit_block(self.block.number, local_block_hash(self.block))
 
     def _next_block(self) -> BlockContext:
@@ -326,17 +298,3 @@ def _local_services(services: PinkServices | None, cluster_secret: bytes | None)
         cache=LocalCache() if services.cache is None else services.cache,
         logs=LogStore() if services.logs is None else services.logs,
     )
-
-
-def _failure(what: str, result: CallResult) -> ExecutionError:
-    raw = result.raw
-    if raw.error is not None:
-        err = ExecutionError(f"{what} failed: {raw.error}", kind=raw.error.kind)
-        err.__cause__ = raw.error
-        return err
-    if raw.data[:1] == bytes([_LANG_ERR]):
-        return ExecutionError(f"{what} reverted: the contract could not read its input (LangError)",
-                              kind="ContractReverted")
-    return ExecutionError(f"{what} reverted with {result.value!r} (data 0x{raw.data.hex()})",
-                          kind="ContractReverted")
-

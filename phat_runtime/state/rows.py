@@ -54,7 +54,7 @@ _CIPHER_CACHE = 4096
 _PURPOSE = b"phat/state/v3"
 # Names for error messages only (the runtime owns the layout: runtime/records.py).
 _NAMESPACES = {b"C": "code", b"c": "code info", b"K": "contract registry", b"B": "balances",
-               b"N": "instantiation nonce", b"S": "contract storage"}
+               b"N": "instantiation nonce", b"S": "contract storage", b"Y": "cluster settings"}
 
 Row = tuple[bytes, int, bytes]  # khash, epoch, sealed entry
 

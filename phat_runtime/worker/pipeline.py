@@ -118,6 +118,7 @@ class BlockPipeline:
                        extension=self.cluster.extensions, services=self.cluster.services)
         block = BlockContext(number, timestamp_ms)
         outcomes = [self._apply(view, overlay, req, block) for req in requests]
+        view.end_block(block)  # hooks, then the system contract's PinkEvents (runtime/block_end.py)
         block_hash = blake2_256(
             b"phat_runtime/standalone-block/v1" + self.last_hash + number.to_bytes(8, "little")
             + b"".join(r.request_hash for r in requests)

@@ -36,6 +36,7 @@ from phat_runtime.pink.logs import LogStore
 from phat_runtime.pink.services import PinkServices
 from phat_runtime.runtime.cluster import Cluster
 from phat_runtime.runtime.execution import BlockContext
+from phat_runtime.runtime.genesis import genesis
 from phat_runtime.state.kv import KVStore
 from phat_runtime.tee.backends import IDENTITY_FILE, PlatformConfig, make_platform
 from phat_runtime.tee.identity import WorkerIdentity, load_or_create_identity
@@ -71,6 +72,10 @@ class WorkerConfig:
     services: PinkServices | None = None
     #: Use this store instead of the encrypted SQLite file (tests).
     store: KVStore | None = field(default=None, repr=False)
+    #: The system contract installed at genesis (a bundle; None: ours) and the cluster owner
+    #: who deploys and owns it (None: the development account alice) — docs/clusters.md.
+    system_contract: Path | None = None
+    cluster_owner: bytes | None = None
 
 
 class Worker:
@@ -103,6 +108,7 @@ class Worker:
                                           cache_dir=config.data_dir / "module-cache"))
         self.cluster = Cluster(self.store, cluster_id=config.cluster_id, engine=self.engine,
                                services=services)
+        genesis(self.cluster, config.cluster_owner, config.system_contract)  # block 0 of a new store
         self.lock = RWLock()
         self.nonces = NonceGuard()
         self.pool = QueryPool(config.max_in_flight, config.backlog)

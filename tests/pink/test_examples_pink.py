@@ -90,8 +90,9 @@ def egress() -> Iterator[HttpxEgress]:
         yield egress
 
 
-def make_cluster(secret: bytes = CLUSTER_SECRET, egress: HttpxEgress | None = None) -> LocalCluster:
-    cluster = LocalCluster()
+def make_cluster(secret: bytes = CLUSTER_SECRET, egress: HttpxEgress | None = None,
+                 system: bool = True) -> LocalCluster:
+    cluster = LocalCluster(system=system)
     services = cluster.runtime.services
     services.cluster_secret = secret
     services.egress = egress
@@ -348,9 +349,10 @@ def test_system_selectors_are_pinks() -> None:
 
 @pytest.fixture()
 def system(cluster: LocalCluster) -> Contract:
-    """The system contract, deployed by alice (the cluster owner) and registered."""
-    system = cluster.deploy(bundle("system"), "default")
-    cluster.runtime.services.system_contract = system.address
+    """The cluster's system contract: installed at genesis by alice, the cluster owner."""
+    system = cluster.system_contract
+    expected = json.loads(bundle("system").read_text())["source"]["hash"]
+    assert system.metadata.code_hash is not None and "0x" + system.metadata.code_hash.hex() == expected
     return system
 
 
@@ -363,7 +365,8 @@ def test_driver_lookup_from_another_contract(cluster: LocalCluster, system: Cont
     assert cluster.account(oracle.query("driver", ["PriceFeed"]).output) == feed.address
 
 
-def test_driver_lookup_without_system_contract_fails(cluster: LocalCluster) -> None:
+def test_driver_lookup_without_system_contract_fails() -> None:
+    cluster = make_cluster(system=False)
     oracle = cluster.deploy(bundle("oracle"), "new")
     result = oracle.query("driver", ["PriceFeed"])
     assert result.raw.error is not None and "SystemContractMissing" in str(result.raw.error)
@@ -418,20 +421,29 @@ def test_system_sidevm_operations_are_refused_clearly(cluster: LocalCluster, sys
 
 
 def test_system_pink_events(cluster: LocalCluster, system: Contract) -> None:
+    """The system contract's messages emit pink's events, and the block's end acts on them
+    (tests/test_cluster_system.py covers what each one does)."""
     logger = cluster.deploy(bundle("cache_user"), "new").address
     result = system.transact("System::set_driver", ["PinkLogger", logger])
     (record,) = result.raw.pink_events
     assert record.event is not None and record.event.kind is PinkEventKind.SET_LOG_HANDLER
-    assert record.event.contract == logger and record.status is Status.RECORDED
+    assert record.event.contract == logger and record.status is Status.APPLIED
+    assert cluster.runtime.settings.log_handler() == logger
     system.transact("System::grant_admin", [ALICE])
     weight = system.transact("System::set_contract_weight", [logger, 7])
     (record,) = weight.raw.pink_events
     assert record.event is not None and (record.event.kind, record.event.weight) == (
         PinkEventKind.SET_CONTRACT_WEIGHT, 7)
+    assert record.status is Status.APPLIED and cluster.runtime.settings.weight(logger) == 7
     hook = system.transact("System::set_hook", ["OnBlockEnd", logger, 0x12345678, 10**9])
     (record,) = hook.raw.pink_events
     assert record.event is not None and (record.event.kind, record.event.contract, record.event.selector) == (
         PinkEventKind.SET_HOOK, logger, 0x12345678)
+    assert record.status is Status.APPLIED
+    # cache_user has no message 0x12345678: its hook reverts (LangError) at the next block's end,
+    # which is recorded; the block itself goes through.
+    (run,) = cluster.produce_block().hooks
+    assert not run.success and run.error == "reverted with 0x0101"
 
 
 def test_system_change_deposit_is_for_the_contract_itself(system: Contract) -> None:

@@ -64,7 +64,8 @@ FLAGS = {
     "SetLogHandler": (False, False), "SetContractWeight": (False, False),
     "UpgradeRuntimeTo": (False, False), "SidevmOperation": (False, True), "SetJsRuntime": (False, False),
 }
-RECORDED = ["SetHook", "SetLogHandler", "SetContractWeight", "UpgradeRuntimeTo", "SetJsRuntime"]
+#: The system-contract events that wait for the end of the block (runtime/block_end.py).
+BLOCK_END = ["SetHook", "SetLogHandler", "SetContractWeight", "UpgradeRuntimeTo", "SetJsRuntime"]
 SIDEVM = ["DeploySidevmTo", "SidevmMessage", "StopSidevm", "ForceStopSidevm", "SidevmOperation"]
 SYSTEM_ONLY = {"SetHook", "DeploySidevmTo", "ForceStopSidevm", "SetLogHandler", "SetContractWeight",
                "UpgradeRuntimeTo", "SidevmOperation", "SetJsRuntime"}
@@ -135,23 +136,37 @@ def test_sidevm_events_are_not_supported(h: PinkHarness, mode: ExecutionMode) ->
 def test_query_refuses_the_kinds_pink_does_not_allow_in_queries(h: PinkHarness) -> None:
     h.services.system_contract = h.script
     script = Script()
-    for name in RECORDED:
+    for name in BLOCK_END:
         script.pink_event(variant(name))
     result, _ = h.run(script.pink_event(variant("CacheOp")), Q)
-    assert statuses(result.pink_events) == [(n, Status.REFUSED) for n in RECORDED] + [("CacheOp", Status.APPLIED)]
+    assert statuses(result.pink_events) == [(n, Status.REFUSED) for n in BLOCK_END] + [("CacheOp", Status.APPLIED)]
     assert "not allowed in a query" in result.pink_events[0].note
     assert h.cache.get(h.script, b"k") == b"v"  # a query's CacheOp applies at once
 
 
-def test_system_contract_events_are_recorded_in_a_transaction(h: PinkHarness) -> None:
+def test_system_contract_events_wait_for_the_end_of_the_block(h: PinkHarness) -> None:
     h.services.system_contract = h.script
     script = Script()
-    for name in RECORDED:
+    for name in BLOCK_END:
         script.pink_event(variant(name))
     result, _ = h.run(script, TX)
-    assert statuses(result.pink_events) == [(n, Status.RECORDED) for n in RECORDED]
+    assert statuses(result.pink_events) == [(n, Status.PENDING) for n in BLOCK_END]
+    assert all("end of the block" in r.note for r in result.pink_events)
     hook = result.pink_events[0].event
     assert hook is not None and (hook.contract, hook.selector, hook.gas_limit) == (A, 0x12345678, 10**12)
+    # The block's end decides each, in emission order: A is not a contract (no hook, no
+    # weight), a log handler needs no contract, runtime 1.3 does not exist here, nor JS runtimes.
+    end = h.cluster.end_block(h.block)
+    assert end.events == result.pink_events
+    assert statuses(result.pink_events) == [
+        ("SetHook", Status.REFUSED), ("SetLogHandler", Status.APPLIED), ("SetContractWeight", Status.REFUSED),
+        ("UpgradeRuntimeTo", Status.REFUSED), ("SetJsRuntime", Status.REFUSED),
+    ]
+    notes = [r.note for r in result.pink_events]
+    assert "no contract at" in notes[0] and "no contract at" in notes[2]
+    assert "pink runtime 1.3 is not implemented by this runtime (it implements 1.2)" in notes[3]
+    assert h.cluster.settings.log_handler() == A and h.cluster.settings.hooks() == []
+    assert h.cluster.end_block(h.block).events == []  # applied once
 
 
 @pytest.mark.parametrize("system", [None, "another"])
@@ -159,10 +174,10 @@ def test_system_only_events_from_other_contracts_are_refused(h: PinkHarness, sys
     if system:
         h.services.system_contract = h.deploy(SCRIPT_CONTRACT, salt=b"system")
     script = Script()
-    for name in [*RECORDED, "ForceStopSidevm", "SidevmOperation", "DeploySidevmTo", "StopSidevm", "SidevmMessage"]:
+    for name in [*BLOCK_END, "ForceStopSidevm", "SidevmOperation", "DeploySidevmTo", "StopSidevm", "SidevmMessage"]:
         script.pink_event(variant(name))
     result, _ = h.run(script, TX)
-    expected = [(n, Status.REFUSED) for n in [*RECORDED, "ForceStopSidevm", "SidevmOperation", "DeploySidevmTo"]]
+    expected = [(n, Status.REFUSED) for n in [*BLOCK_END, "ForceStopSidevm", "SidevmOperation", "DeploySidevmTo"]]
     assert statuses(result.pink_events) == [*expected, ("StopSidevm", Status.UNSUPPORTED), ("SidevmMessage", Status.UNSUPPORTED)]
     assert all("only the cluster's system contract" in r.note for r in result.pink_events[:8])
 
@@ -194,7 +209,7 @@ def test_events_of_nested_calls_keep_their_emitter(h: PinkHarness) -> None:
     h.services.system_contract = callee
     inner = Script().pink_event(variant("SetLogHandler")).event(b"inner plain", [bytes(32)])
     result, _ = h.run(Script().call(callee, inner).pink_event(variant("SetLogHandler")), TX)
-    assert [(r.contract, r.status) for r in result.pink_events] == [(callee, Status.RECORDED), (h.script, Status.REFUSED)]
+    assert [(r.contract, r.status) for r in result.pink_events] == [(callee, Status.PENDING), (h.script, Status.REFUSED)]
     assert [(e.contract, e.data) for e in result.events] == [(callee, b"inner plain")]
 
 

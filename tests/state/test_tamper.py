@@ -45,7 +45,9 @@ def real_store_file(tmp_path_factory: pytest.TempPathFactory) -> RealStore:
             assert token.transact("transfer", [bytes([i + 1]) * 32, 100 + i]).success
         flipper = cluster.deploy(EXAMPLES / "flipper" / "flipper.contract", "new", [True])
         assert flipper.transact("flip").success
-    return RealStore(path, secret, [token.address, flipper.address])
+        system = cluster.runtime.system_contract  # installed at genesis
+        assert system is not None
+    return RealStore(path, secret, [system, token.address, flipper.address])
 
 
 @pytest.fixture()
@@ -85,7 +87,8 @@ def test_every_row_is_covered(real: tuple[EncryptedStore, RealStore]) -> None:
     store, info = real
     keys = list(_rows(store).values())
     namespaces = {k[:1] for k in keys}
-    assert namespaces == {b"B", b"C", b"c", b"K", b"N", b"S"}
+    # Y: cluster settings (runtime/settings.py) — the genesis system contract's address
+    assert namespaces == {b"B", b"C", b"c", b"K", b"N", b"S", b"Y"}
     assert {owner_of(k) for k in keys if k[:1] == b"S"} == set(info.contracts)
 
 
@@ -133,7 +136,7 @@ def test_swapping_two_rows_entries_is_detected(real: tuple[EncryptedStore, RealS
 
 def test_moving_a_row_to_another_contract_is_detected(real: tuple[EncryptedStore, RealStore]) -> None:
     store, info = real
-    token, flipper = info.contracts
+    _system, token, flipper = info.contracts
     rows = _rows(store)
     token_row, token_key = next((h, k) for h, k in rows.items()
                                 if k[:1] == b"S" and owner_of(k) == token)
@@ -183,7 +186,7 @@ def test_other_column_edits_are_detected(real: tuple[EncryptedStore, RealStore])
 
 def test_deleted_or_rolled_back_rows_are_caught_by_verify(real: tuple[EncryptedStore, RealStore]) -> None:
     store, info = real
-    token = info.contracts[0]
+    token = info.contracts[1]
     key = next(k for k in _rows(store).values() if owner_of(k) == token)
     khash = store._keys.key_hash(key)
     with raw(info.path) as conn:
