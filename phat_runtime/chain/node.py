@@ -73,7 +73,8 @@ class ChainNode:
 
         try:
             api = SubstrateInterface(url=self.url, ss58_format=SS58_FORMAT, auto_reconnect=False,
-                                     ws_options={"timeout": self.timeout_s})
+                                     ws_options={"timeout": self.timeout_s,
+                                                 "skip_utf8_validation": True})
             genesis = bytes.fromhex(api.rpc_request("chain_getBlockHash", [0])["result"][2:])
         except _network_errors() as exc:
             raise _unavailable(self.url, exc, "connecting") from exc
