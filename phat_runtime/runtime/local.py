@@ -20,6 +20,7 @@ committed block instead of starting a new genesis.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,10 +63,13 @@ class LocalCluster:
         ``strict_metadata``: refuse metadata whose ``source.hash`` is not its code's hash
         (by default it loads with a :class:`~phat_runtime.errors.SourceHashMismatch` warning).
         ``system``: the system contract installed at genesis — ours (True), a bundle path or
-        loaded metadata, or none (False); ``owner`` (the cluster owner) deploys it and owns it."""
+        loaded metadata, or none (False); ``owner`` (the cluster owner) deploys it and owns it.
+        Without ``engine``, local clusters share one process-wide :class:`Engine` (one per
+        process is its intended shape), so code compiled once — the system contract's at every
+        genesis — is reused."""
         self.strict_metadata = strict_metadata
         self.runtime = Cluster(MemoryBackend() if state is None else state, cluster_id=cluster_id,
-                               engine=engine, services=_local_services(services, cluster_secret))
+                               engine=engine or _shared_engine(), services=_local_services(services, cluster_secret))
         resumed = self.runtime.checkpoint()  # a durable store that already holds blocks
         self.block = BlockContext(resumed.number if resumed else 0, int(time.time() * 1000))
         self._metadata: dict[bytes, ContractMetadata] = {}
@@ -278,6 +282,17 @@ class LocalCluster:
             return metadata.decode_event(event.data, event.topics)
         except MetadataError:
             return event
+
+
+_ENGINE_LOCK = threading.Lock()
+_ENGINE: list[Engine] = []
+
+
+def _shared_engine() -> Engine:
+    with _ENGINE_LOCK:
+        if not _ENGINE:
+            _ENGINE.append(Engine())
+        return _ENGINE[0]
 
 
 def local_block_hash(block: BlockContext) -> bytes:
