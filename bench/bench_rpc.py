@@ -8,6 +8,10 @@ each carries its own nonce and deadline), so the timed part is just HTTP on raw 
 The server's CPU is read from ``/proc/<pid>/stat`` (utime + stime, all threads) before and
 after each run; every query response is opened and its receipt verified after the run.
 
+For scale, the same query is also run in this process straight through ``Worker.query`` (no
+HTTP, no encryption; CPU of the calling thread): server CPU per encrypted query minus that is
+what the transport costs (HTTP, thread hand-off, session crypto, framing).
+
     python bench/bench_rpc.py [--requests N] [--concurrency 1,8,32] [--rounds R] [--json]
 """
 
@@ -33,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from phat_runtime.crypto.signer import Signer  # noqa: E402
 from phat_runtime.rpc.client import WorkerClient, development_policy  # noqa: E402
 from phat_runtime.rpc.hosting import free_port  # noqa: E402
+from phat_runtime.worker.service import Worker, WorkerConfig  # noqa: E402
 
 FLIPPER = ROOT / "contracts_examples" / "flipper" / "flipper.contract"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -164,6 +169,41 @@ def run_load(kind: str, port: int, pid: int, load: Load) -> Run:
     return Run(kind, len(load), sum(map(len, load)), wall, cpu, [x for lat in latencies for x in lat])
 
 
+def in_process_query_cpu_us(data_dir: Path, n: int) -> float:
+    """Mean CPU (µs, calling thread) of ``Worker.query`` for flipper ``get``."""
+    from phat_runtime.codec.messages import RequestKind, SignedRequest
+    from phat_runtime.codec.metadata import ContractMetadata
+    from phat_runtime.worker.pipeline import encode_upload
+
+    worker = Worker(WorkerConfig(data_dir=data_dir))  # simulated TEE: development only
+    worker.start()
+    try:
+        alice = Signer.dev("alice")
+        meta = ContractMetadata.load(FLIPPER)
+        assert meta.wasm is not None
+
+        def signed(kind: RequestKind, **kw: Any) -> SignedRequest:
+            fields = {"contract": bytes(32), "code_hash": bytes(32), "payload": b"", **kw}
+            return SignedRequest(kind, worker.identity.public_key, fields["contract"], fields["code_hash"],
+                                 fields["payload"], b"", 0, 0, os.urandom(32), int((time.time() + 600) * 1000),
+                                 alice.scheme, alice.public_key).signed_by(alice)
+
+        code_hash = worker.submit(signed(RequestKind.UPLOAD, payload=encode_upload(meta.wasm)))[0].code_hash
+        made = worker.submit(signed(RequestKind.INSTANTIATE, code_hash=code_hash,
+                                    payload=meta.encode_constructor("new", [True])))[0]
+        assert made.contract is not None
+        requests = [signed(RequestKind.QUERY, contract=made.contract, payload=meta.encode_message("get"))
+                    for _ in range(n + 50)]
+        for request in requests[:50]:
+            worker.query(request)
+        start = time.thread_time()
+        for request in requests[50:]:
+            worker.query(request)
+        return (time.thread_time() - start) / n * 1e6
+    finally:
+        worker.stop()
+
+
 def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
@@ -223,6 +263,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         finally:
             server.terminate()
             server.wait(timeout=30)
+        results["in_process_query_cpu_us"] = in_process_query_cpu_us(Path(tmp) / "in-process", args.requests)
+    if not args.json:
+        print(f"in-process Worker.query (same query, no HTTP, no encryption): "
+              f"{results['in_process_query_cpu_us']:.0f} µs CPU")
     if args.json:
         print(json.dumps(results, indent=2))
     return results

@@ -23,7 +23,7 @@ from phat_runtime.rpc.bodies import BodyError, Route
 
 #: Where each route's frames go.
 PATHS = {Route.QUERY: "/v2/query", Route.TX: "/v2/tx", Route.LOGS: "/v2/logs"}
-#: A session is renewed this long before the worker would forget it.
+#: A session is renewed this long (at most a tenth of its life) before the worker forgets it.
 RENEW_MARGIN_S = 60
 
 
@@ -74,7 +74,7 @@ class ClientSession:
     def __init__(self, session_id: bytes, keys: SessionKeys, lifetime_s: int) -> None:
         self.id = session_id
         self.keys = keys
-        self.renew_at = time.monotonic() + max(0, lifetime_s - RENEW_MARGIN_S)
+        self.renew_at = time.monotonic() + lifetime_s - min(RENEW_MARGIN_S, lifetime_s / 10)
         self._counters = itertools.count(1)
         self._lock = threading.Lock()
 

@@ -19,6 +19,7 @@ from phat_runtime.rpc.client import VerificationError, WorkerClient, development
 from phat_runtime.rpc.hosting import ServerThread
 from phat_runtime.rpc.server import RpcLimits
 from phat_runtime.rpc.sessions import REPLAY_WINDOW, ReplayWindow, SessionTable
+from phat_runtime.tee.policy import Policy
 from phat_runtime.worker.error_codes import RpcError
 from phat_runtime.worker.service import Worker, WorkerConfig
 
@@ -144,6 +145,14 @@ def test_the_client_refuses_a_worker_that_cannot_confirm_the_session(served) -> 
     client._info = replace(client.info(), ecdh=new_x25519()[1])
     with pytest.raises(VerificationError, match="ECDH"):
         client.open_session()
+
+
+def test_no_session_before_the_worker_is_attested(served, alice: Signer) -> None:  # type: ignore[no-untyped-def]
+    strict = WorkerClient(served[1].url, policy=Policy())  # refuses the simulated platform
+    with pytest.raises(VerificationError, match="attestation"):
+        strict.query(bytes(32), b"\x2f\x86\x5b\xd9", alice)
+    assert "phat_rpc_sessions 0.0" in strict.http.get("/metrics").text  # nothing was sent
+    strict.close()
 
 
 def test_a_tampered_or_misdirected_answer_fails_verification(served, alice: Signer) -> None:  # type: ignore[no-untyped-def]
