@@ -8,6 +8,7 @@ the code. The tree::
 
     PhatError
     ├── ConfigError                 bad configuration or arguments to our API
+    │   └── DataDirLocked           another process holds the worker's data dir (names its PID)
     ├── ModuleError                 wasm code refused at upload (nothing runs)
     │   ├── MalformedModule         not valid wasm (truncated, bad bytes, fails validation)
     │   ├── ModuleTooLarge          code > 2 MiB
@@ -89,6 +90,14 @@ class PhatError(Exception):
 
 class ConfigError(PhatError):
     """Bad configuration or bad arguments passed to our API."""
+
+
+class DataDirLocked(ConfigError):
+    """Another process holds the exclusive lock of a worker data dir (``worker/datadir.py``)."""
+
+    def __init__(self, message: str, *, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
 
 
 # --- code upload -----------------------------------------------------------------------------

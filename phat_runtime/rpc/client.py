@@ -207,8 +207,10 @@ class WorkerClient:
         return self.request(RequestKind.INSTANTIATE, signer, code_hash=code_hash, payload=payload,
                             salt=salt, value=value)
 
-    def call(self, contract: bytes, payload: bytes, signer: Signer, *, value: int = 0) -> Verified:
-        return self.request(RequestKind.CALL, signer, contract=contract, payload=payload, value=value)
+    def call(self, contract: bytes, payload: bytes, signer: Signer, *, value: int = 0,
+             gas_limit: int = 0) -> Verified:
+        return self.request(RequestKind.CALL, signer, contract=contract, payload=payload, value=value,
+                            gas_limit=gas_limit)
 
     def contract_info(self, address: bytes) -> dict[str, Any]:
         info: dict[str, Any] = self._check(self._send("GET", f"/v1/contracts/0x{address.hex()}"))

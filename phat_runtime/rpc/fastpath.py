@@ -213,8 +213,8 @@ class FastPath:
         except (DecodeError, ValueError) as exc:
             raise RpcError("bad_request", f"a LOGS payload is SCALE (since: u64, limit: u32): {exc}") from None
         worker.nonces.admit(request.origin, request.nonce, request.deadline_ms, int(time.time() * 1000))
-        info = worker.contract_info(request.contract)  # takes the state lock: we are in a thread
-        if info["deployer"] != "0x" + request.origin.hex():
+        info = worker.contract_info(request.contract)  # reads the store: we are in a thread
+        if info["deployer_hex"] != "0x" + request.origin.hex():
             raise RpcError("forbidden", "only the contract's deployer may read its logs")
         store = worker.cluster.services.logs
         records = store.records(request.contract, since=since, limit=limit) if store is not None else []

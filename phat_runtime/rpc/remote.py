@@ -49,9 +49,12 @@ class RemoteContract:
         verified = self.client.query(self.address, self.metadata.encode_message(label, args), signer, value=value)
         return self._decode(spec, verified)
 
-    def transact(self, label: str, args: Any = None, *, signer: Signer, value: int = 0) -> DecodedResult:
+    def transact(self, label: str, args: Any = None, *, signer: Signer, value: int = 0,
+                 gas_limit: int = 0) -> DecodedResult:
+        """Run ``label`` in a transaction (``gas_limit`` 0: the worker's cap)."""
         spec = self.metadata.message(label)
-        verified = self.client.call(self.address, self.metadata.encode_message(label, args), signer, value=value)
+        verified = self.client.call(self.address, self.metadata.encode_message(label, args), signer,
+                                    value=value, gas_limit=gas_limit)
         return self._decode(spec, verified)
 
     def _decode(self, spec: Any, verified: Verified) -> DecodedResult:

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import generate_latest
 from pydantic import BaseModel, Field
 
+from phat_runtime.errors import PhatError
 from phat_runtime.rpc.bodies import WIRE_VERSION
 from phat_runtime.rpc.fastpath import FastPath, RpcLimits, RpcMetrics
 from phat_runtime.worker.error_codes import ERROR_CODES, RpcError
@@ -100,7 +101,7 @@ def create_app(worker: Worker, limits: RpcLimits | None = None) -> FastPath:
     async def contract(address: str) -> dict[str, Any]:
         """Code hash, deployer, metadata (if uploaded with the code) and the contract's public key."""
         result: dict[str, Any] = await fast.in_thread(fast.read_threads, worker.contract_info,
-                                                      _hex32(address, "address"))
+                                                      _account(address))
         return result
 
     def openapi() -> dict[str, Any]:
@@ -149,11 +150,11 @@ def _encrypted_paths() -> dict[str, Any]:
     }} for path, (summary, request, answer) in _ROUTES.items()}
 
 
-def _hex32(value: str, what: str) -> bytes:
+def _account(value: str) -> bytes:
+    """A contract address as SS58 (what the CLI prints) or 0x-hex."""
+    from phat_runtime.crypto.accounts import parse_account
+
     try:
-        raw = bytes.fromhex(value.removeprefix("0x"))
-    except ValueError:
-        raise RpcError("bad_request", f"{what} is not hex") from None
-    if len(raw) != 32:
-        raise RpcError("bad_request", f"{what} must be 32 bytes of hex")
-    return raw
+        return bytes(parse_account(value))
+    except (ValueError, PhatError):
+        raise RpcError("bad_request", f"{value!r} is not an address: pass SS58 or 0x-hex of 32 bytes") from None

@@ -153,6 +153,24 @@ class Cluster:
     def records(self) -> Records:
         return Records(self.state)
 
+    def over(self, state: KVStore) -> Cluster:
+        """This cluster (engine, extensions, services, the block's pending system events) over
+        another view of its state — a query's read view, a transaction's scratch overlay —
+        without re-reading the settings. The view has no blocks of its own to commit."""
+        view = object.__new__(Cluster)
+        view.__dict__.update(self.__dict__)
+        view.state = state
+        view._blocks = None
+        return view
+
+    def pending_mark(self) -> int:
+        """How many system events the block has collected (see :meth:`drop_pending_since`)."""
+        return len(self._pending)
+
+    def drop_pending_since(self, mark: int) -> None:
+        """Forget the system events collected after ``mark`` (their transaction was dropped)."""
+        del self._pending[mark:]
+
     # --- blocks (state/checkpoint.py) ---------------------------------------------------------------
     def checkpoint(self) -> Checkpoint | None:
         """The last block the state store committed (None: nothing yet, or a plain store)."""
@@ -181,7 +199,8 @@ class Cluster:
         return report
 
     def take_pending_system_events(self) -> list[PinkEventRecord]:
-        pending, self._pending = self._pending, []
+        pending = list(self._pending)
+        self._pending.clear()  # in place: views made by over() share the list
         return pending
 
     @property

@@ -20,6 +20,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "bad_signature": (401, "the origin's signature does not verify"),
     "expired": (400, "the deadline has passed, or lies too far in the future"),
     "replayed_nonce": (409, "this (origin, nonce) was already used"),
+    "gas_limit_too_high": (400, "the gas limit exceeds the per-transaction cap (GET /v1/info names it; 0 = the cap)"),
+    "quota_exceeded": (403, "standalone mode: the origin's code or storage quota is used up (docs/operations.md)"),
     "bad_args": (400, "the input does not decode against the contract's metadata (names the argument and type)"),
     "unknown_contract": (404, "no contract at that address"),
     "unknown_code": (404, "no code with that hash"),

@@ -1,56 +1,89 @@
-"""The block pipeline and the standalone transaction source.
+"""The block pipeline: an ordered list of transactions in, one committed block out.
 
-:class:`BlockPipeline` applies an ordered list of signed transactions as one block: every
-transaction runs in TRANSACTION mode on an overlay of the committed state, then — under the
-write lock, so no query sees half a block — the overlay is flushed into the store and the
-store commits the block (writes + checkpoint + state root in one atomic write). Replayed
-(origin, nonce) pairs are refused deterministically from state, so a restarted worker never
-applies a transaction twice. Any source of ordered transactions feeds this pipeline: the
-standalone source below, or the chain source of a later issue.
+:class:`BlockPipeline` applies :class:`Transaction` s — from the standalone source
+(``worker/standalone.py``, the worker orders RPC requests itself) or from the chain
+(``worker/chain_source.py``, a finalized chain block) — as one block: every transaction runs
+in TRANSACTION mode on an overlay of the committed state, then the block ends (OnBlockEnd hooks
+and system events, ``runtime/block_end.py``) and the store commits writes + checkpoint + state
+root in one atomic write. Queries read committed blocks through the store's read views, so they
+never see half a block and never wait for this pipeline (nor it for them).
 
-:class:`StandaloneSource` is the embedded default for one machine: it orders submitted
-transactions itself, one block per batch of whatever is pending. It is **not decentralized**.
+Bounds (``worker/limits.py``): a transaction's gas limit is capped, a block's gas is capped,
+and — standalone only — a block stops taking transactions once its wall-clock budget is
+spent (the rest go into the next block) and each origin has quotas for code and storage.
+
+A transaction refused *before* it runs (a replayed or expired request, a gas limit over the
+cap, an exhausted quota) is a :class:`Refusal`: it changes nothing, and a standalone block made
+only of refusals is not produced at all.
 """
 
 from __future__ import annotations
 
-import json
-import queue
-import threading
 import time
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
-from phat_runtime.codec.messages import EventRecord, Outcome, RequestKind, SignedRequest
-from phat_runtime.codec.metadata import ContractMetadata
+from phat_runtime.codec.messages import EventRecord, Outcome, RequestKind
 from phat_runtime.codec.scale import Reader, Writer
-from phat_runtime.crypto.hashing import blake2_256
 from phat_runtime.errors import ExecutionError, ModuleError, PhatError
 from phat_runtime.runtime.cluster import Cluster, ExecResult
 from phat_runtime.runtime.execution import BlockContext
+from phat_runtime.state.checkpoint import Checkpoint
 from phat_runtime.state.kv import Overlay
 from phat_runtime.types import AccountId, CodeHash, ExecutionMode
-from phat_runtime.worker.error_codes import RpcError
-from phat_runtime.worker.rwlock import RWLock
+from phat_runtime.worker.contract_meta import METADATA
+from phat_runtime.worker.limits import BlockLimits, Quotas
 
-#: Applied requests: b"R" ‖ origin ‖ nonce → deadline (u64). Part of the state root.
+#: Applied requests: b"R" ‖ origin ‖ nonce → deadline (u64 LE). Part of the state root.
 APPLIED = b"R"
-#: Contract metadata uploaded with code: b"M" ‖ code hash → JSON bytes.
-METADATA = b"M"
-#: Most transactions one standalone block takes.
-MAX_BLOCK_TXS = 256
 
 
 @dataclass(frozen=True)
-class Included:
-    outcome: Outcome
-    block: int
-    state_root: bytes
+class Transaction:
+    """One state change to apply, whatever ordered it.
+
+    ``payload``: SCALE ``(wasm, metadata)`` for UPLOAD, the constructor input for INSTANTIATE,
+    the message input for CALL. ``nonce`` (standalone) makes (origin, nonce) apply once;
+    a chain orders and deduplicates its own extrinsics (``nonce`` None). ``ref`` identifies the
+    transaction to its source (request hash, or chain block ‖ extrinsic index).
+    """
+
+    origin: AccountId
+    kind: RequestKind
+    payload: bytes
+    contract: bytes = bytes(32)
+    code_hash: bytes = bytes(32)
+    salt: bytes = b""
+    value: int = 0
+    gas_limit: int = 0  # 0: the cap
+    nonce: bytes | None = None
+    deadline_ms: int | None = None
+    ref: bytes = b""
 
 
-def outcome_of(raw: ExecResult, code_hash: bytes | None) -> Outcome:
+@dataclass(frozen=True)
+class Refusal:
+    """A transaction refused before it ran: nothing changed. ``code`` is an RPC error code."""
+
+    code: str
+    message: str
+
+
+@dataclass
+class BlockResult:
+    """What :meth:`BlockPipeline.apply_block` did. ``results[i]`` belongs to ``txs[i]`` for the
+    first ``len(results)`` transactions; the rest were *deferred* (standalone: the block's
+    budget ran out before them). ``checkpoint`` is None when no block was produced."""
+
+    number: int
+    checkpoint: Checkpoint | None
+    results: list[Outcome | Refusal] = field(default_factory=list)
+
+    @property
+    def state_root(self) -> bytes:
+        return self.checkpoint.state_root if self.checkpoint is not None else bytes(32)
+
+
+def outcome_of(raw: ExecResult, code_hash: bytes | None = None) -> Outcome:
     error = raw.error
     return Outcome(
         flags=raw.flags,
@@ -61,7 +94,7 @@ def outcome_of(raw: ExecResult, code_hash: bytes | None) -> Outcome:
         error_kind=error.kind if error is not None else None,
         error_message=str(error) if error is not None else None,
         contract=raw.contract,
-        code_hash=code_hash,
+        code_hash=code_hash if code_hash is not None else raw.code_hash,
     )
 
 
@@ -82,12 +115,11 @@ def decode_upload(payload: bytes) -> tuple[bytes, bytes]:
 
 
 class BlockPipeline:
-    def __init__(self, cluster: Cluster, lock: RWLock) -> None:
+    """Applies blocks to one cluster's store. One thread applies at a time (the source's)."""
+
+    def __init__(self, cluster: Cluster, limits: BlockLimits | None = None) -> None:
         self.cluster = cluster
-        self.lock = lock
-        checkpoint = cluster.checkpoint()
-        self.last_hash = checkpoint.block_hash if checkpoint else bytes(32)
-        self._metadata: dict[bytes, ContractMetadata | None] = {}
+        self.limits = limits or BlockLimits()
         self._plain_height = 0  # stores without checkpoints (MemoryBackend) count here
 
     @property
@@ -95,128 +127,106 @@ class BlockPipeline:
         checkpoint = self.cluster.checkpoint()
         return checkpoint.number if checkpoint else self._plain_height
 
-    def metadata(self, code_hash: bytes) -> Any:
-        """The metadata JSON uploaded with ``code_hash``, if any."""
-        raw = self.cluster.records.kv.get(METADATA + code_hash)
-        return json.loads(raw) if raw else None
+    @property
+    def last_hash(self) -> bytes:
+        checkpoint = self.cluster.checkpoint()
+        return checkpoint.block_hash if checkpoint else bytes(32)
 
-    def contract_metadata(self, code_hash: bytes) -> ContractMetadata | None:
-        """Loaded metadata for ``code_hash`` (cached), or None if none was uploaded."""
-        if code_hash not in self._metadata:
-            doc = self.metadata(code_hash)
-            try:
-                self._metadata[code_hash] = ContractMetadata.from_json(doc) if doc else None
-            except PhatError:
-                self._metadata[code_hash] = None
-        return self._metadata[code_hash]
+    def apply_block(self, txs: list[Transaction], *, number: int, block_hash: bytes,
+                    timestamp_ms: int, always_commit: bool = True,
+                    deadline: float | None = None) -> BlockResult:
+        """Apply ``txs`` in order as block ``number``.
 
-    def apply_block(self, requests: list[SignedRequest], timestamp_ms: int) -> tuple[list[Outcome], int, bytes]:
-        """Apply ``requests`` in order as the next block; returns outcomes, number, state root."""
-        number = self.height + 1
+        ``deadline`` (``time.monotonic()``, standalone only): stop taking transactions once it
+        has passed (at least one runs). ``always_commit=False`` (standalone): produce no block
+        when every transaction was refused before it ran. A chain block always commits, empty
+        or not, so the worker's blocks are the chain's.
+        """
         overlay = Overlay(self.cluster.state)
         view = Cluster(overlay, cluster_id=self.cluster.cluster_id, engine=self.cluster.engine,
                        extension=self.cluster.extensions, services=self.cluster.services)
         block = BlockContext(number, timestamp_ms)
-        outcomes = [self._apply(view, overlay, req, block) for req in requests]
+        result = BlockResult(number, None)
+        gas_left = self.limits.max_block_gas
+        quotas = Quotas(overlay, self.limits) if self.limits.quotas else None
+        for tx in txs:
+            if deadline is not None and result.results and time.monotonic() > deadline:
+                break
+            limit = tx.gas_limit or self.limits.max_tx_gas
+            if limit > gas_left and deadline is not None and result.results:
+                break  # standalone: the rest goes into the next block
+            entry = self._apply(view, overlay, tx, block, min(limit, gas_left), quotas)
+            if isinstance(entry, Outcome):
+                gas_left = max(0, gas_left - entry.gas_used)
+            result.results.append(entry)
+        if not always_commit and not any(isinstance(r, Outcome) for r in result.results):
+            self.cluster.discard_block()
+            return result
         view.end_block(block)  # hooks, then the system contract's PinkEvents (runtime/block_end.py)
-        block_hash = blake2_256(
-            b"phat_runtime/standalone-block/v1" + self.last_hash + number.to_bytes(8, "little")
-            + b"".join(r.request_hash for r in requests)
-        )
-        with self.lock.write():
-            overlay.commit()
-            checkpoint = self.cluster.commit_block(number, block_hash)
-            if checkpoint is None:
-                self._plain_height = number
-        self.last_hash = block_hash
-        root = checkpoint.state_root if checkpoint else bytes(32)
-        return outcomes, number, root
+        overlay.commit()
+        result.checkpoint = self.cluster.commit_block(number, block_hash)
+        if result.checkpoint is None:
+            self._plain_height = number
+        return result
 
-    def _apply(self, view: Cluster, overlay: Overlay, req: SignedRequest, block: BlockContext) -> Outcome:
-        applied_key = APPLIED + req.origin + req.nonce
-        if overlay.get(applied_key) is not None:
-            return _failed("ReplayedNonce", "this (origin, nonce) was already applied")
-        if req.deadline_ms < block.timestamp_ms:
-            return _failed("Expired", "the deadline passed before the transaction was ordered")
-        overlay.set(applied_key, req.deadline_ms.to_bytes(8, "little"))
-        origin = AccountId(req.origin)
+    def _apply(self, view: Cluster, overlay: Overlay, tx: Transaction, block: BlockContext,
+               gas_limit: int, quotas: Quotas | None) -> Outcome | Refusal:
+        if tx.gas_limit > self.limits.max_tx_gas:
+            return Refusal("gas_limit_too_high", f"gas limit {tx.gas_limit} exceeds the per-transaction "
+                           f"cap {self.limits.max_tx_gas}; pass at most that (0 = the cap)")
+        if tx.nonce is not None:
+            applied_key = APPLIED + tx.origin + tx.nonce
+            if overlay.get(applied_key) is not None:
+                return Refusal("replayed_nonce", "this (origin, nonce) was already applied; sign a "
+                               "new request with a fresh nonce")
+            deadline_ms = tx.deadline_ms or 0
+            if deadline_ms < block.timestamp_ms:
+                return Refusal("expired", "the deadline passed before the transaction was ordered; "
+                               "sign a new request")
+        if quotas is not None:
+            refusal = quotas.admit(tx)
+            if refusal is not None:
+                return Refusal("quota_exceeded", refusal)
+        if tx.nonce is not None:
+            overlay.set(APPLIED + tx.origin + tx.nonce, (tx.deadline_ms or 0).to_bytes(8, "little"))
+        if quotas is None:
+            return self._run(view, overlay, tx, block, gas_limit)
+        scratch = Overlay(overlay)  # measure the transaction's storage growth before keeping it
+        mark = view.pending_mark()
+        outcome = self._run(view.over(scratch), scratch, tx, block, gas_limit)
+        refusal = quotas.charge(tx, scratch)
+        if refusal is not None:
+            view.drop_pending_since(mark)
+            return _failed("StorageQuotaExceeded", refusal, contract=outcome.contract,
+                           code_hash=outcome.code_hash)
+        scratch.commit()
+        return outcome
+
+    def _run(self, view: Cluster, overlay: Overlay, tx: Transaction, block: BlockContext,
+             gas_limit: int) -> Outcome:
+        origin = tx.origin
+        wall_ms = self.limits.tx_wall_clock_ms
         try:
-            if req.kind is RequestKind.UPLOAD:
-                wasm, metadata = decode_upload(req.payload)
+            if tx.kind is RequestKind.UPLOAD:
+                wasm, metadata = decode_upload(tx.payload)
                 code_hash = view.upload_code(wasm, origin)
                 if metadata:
                     overlay.set(METADATA + code_hash, metadata)
                 return Outcome(0, b"", 0, code_hash=code_hash)
-            if req.kind is RequestKind.INSTANTIATE:
-                raw = view.instantiate(origin, req.code_hash, req.payload, salt=req.salt, value=req.value,
+            if tx.kind is RequestKind.INSTANTIATE:
+                raw = view.instantiate(origin, tx.code_hash, tx.payload, salt=tx.salt, value=tx.value,
                                        mode=ExecutionMode.TRANSACTION, block=block,
-                                       gas_limit=req.gas_limit or None)
-                return outcome_of(raw, CodeHash(req.code_hash))
-            raw = view.call(origin, req.contract, req.payload, value=req.value,
-                            mode=ExecutionMode.TRANSACTION, block=block, gas_limit=req.gas_limit or None)
-            info = view.records.contract(req.contract)
-            return outcome_of(raw, info.code_hash if info else None)
+                                       gas_limit=gas_limit, wall_clock_ms=wall_ms)
+                return outcome_of(raw, CodeHash(tx.code_hash))
+            if tx.kind is RequestKind.CALL:
+                raw = view.call(origin, tx.contract, tx.payload, value=tx.value,
+                                mode=ExecutionMode.TRANSACTION, block=block, gas_limit=gas_limit,
+                                wall_clock_ms=wall_ms)
+                return outcome_of(raw)
+            return _failed("BadRequest", f"a {tx.kind.name} request is not a transaction")
         except ModuleError as exc:
             return _failed("InvalidCode", str(exc))
         except ExecutionError as exc:
-            return _failed(exc.kind, str(exc), contract=req.contract if req.kind is RequestKind.CALL else None)
+            return _failed(exc.kind, str(exc), contract=tx.contract if tx.kind is RequestKind.CALL else None)
         except PhatError as exc:
             return _failed(type(exc).__name__, str(exc))
-
-
-class StandaloneSource:
-    """Orders submitted transactions into blocks on one thread (not decentralized)."""
-
-    def __init__(self, pipeline: BlockPipeline) -> None:
-        self.pipeline = pipeline
-        self._queue: queue.Queue[tuple[SignedRequest, Future[Included]] | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="phat-blocks", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def submit(self, request: SignedRequest, timeout_s: float) -> Included:
-        if self._thread is None:
-            raise RpcError("unavailable", "the block producer is not running")
-        future: Future[Included] = Future()
-        self._queue.put((request, future))
-        try:
-            return future.result(timeout=timeout_s)
-        except FutureTimeout:
-            raise RpcError("unavailable", f"not included within {timeout_s:.0f} s; it may still be") from None
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_BLOCK_TXS:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)
-                    break
-                batch.append(item)
-            self._produce(batch)
-
-    def _produce(self, batch: list[tuple[SignedRequest, Future[Included]]]) -> None:
-        try:
-            outcomes, number, root = self.pipeline.apply_block([r for r, _ in batch], int(time.time() * 1000))
-        except BaseException as exc:  # the block failed as a whole: nothing was committed
-            self.pipeline.cluster.discard_block()
-            for _, future in batch:
-                future.set_exception(RpcError("internal", f"block failed and was discarded: {exc!r}"))
-            return
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            future.set_result(Included(outcome, number, root))

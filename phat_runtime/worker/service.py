@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from phat_runtime.codec.messages import Outcome, Receipt, RequestKind, SignedRequest
+from phat_runtime.crypto.accounts import to_ss58
 from phat_runtime.crypto.e2e import SessionKeys, session_keys
 from phat_runtime.crypto.kdf import contract_key, sr25519_pair_from_seed
 from phat_runtime.errors import (
@@ -37,16 +38,19 @@ from phat_runtime.pink.services import PinkServices
 from phat_runtime.runtime.cluster import Cluster
 from phat_runtime.runtime.execution import BlockContext
 from phat_runtime.runtime.genesis import genesis
-from phat_runtime.state.kv import KVStore
+from phat_runtime.state.checkpoint import CommittedView, SnapshotStore
 from phat_runtime.tee.backends import IDENTITY_FILE, PlatformConfig, make_platform
 from phat_runtime.tee.identity import WorkerIdentity, load_or_create_identity
 from phat_runtime.tee.platform import KIND_SIMULATED, Platform
 from phat_runtime.types import AccountId, ExecutionMode
 from phat_runtime.wasm.engine import Engine, EngineConfig
+from phat_runtime.worker.contract_meta import MetadataCache, metadata_json
+from phat_runtime.worker.datadir import DataDir
 from phat_runtime.worker.error_codes import RpcError
 from phat_runtime.worker.guards import NonceGuard, QueryPool
-from phat_runtime.worker.pipeline import BlockPipeline, StandaloneSource, outcome_of
-from phat_runtime.worker.rwlock import RWLock
+from phat_runtime.worker.limits import BlockLimits
+from phat_runtime.worker.pipeline import APPLIED, BlockPipeline, Transaction, outcome_of
+from phat_runtime.worker.standalone import StandaloneSource
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +74,10 @@ class WorkerConfig:
     egress: Any = None
     #: Extra PinkServices settings (cache, logs, system contract); None: defaults.
     services: PinkServices | None = None
-    #: Use this store instead of the encrypted SQLite file (tests).
-    store: KVStore | None = field(default=None, repr=False)
+    #: Use this store instead of the encrypted SQLite file (tests: ``state.MemoryBlockStore``).
+    store: SnapshotStore | None = field(default=None, repr=False)
+    #: Gas caps, wall-clock budgets and standalone quotas (``worker/limits.py``).
+    limits: BlockLimits = field(default_factory=BlockLimits)
     #: The system contract installed at genesis (a bundle; None: ours) and the cluster owner
     #: who deploys and owns it (None: the development account alice) — docs/clusters.md.
     system_contract: Path | None = None
@@ -83,7 +89,15 @@ class Worker:
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        # Held until stop(): a second process on this dir would fork its state.
+        self.data_dir = DataDir.open(config.data_dir)
+        try:
+            self._open(config)
+        except BaseException:
+            self.data_dir.close()
+            raise
+
+    def _open(self, config: WorkerConfig) -> None:
         self.platform: Platform = make_platform(
             config.platform, config.platform_config or PlatformConfig(config.data_dir)
         )
@@ -91,7 +105,7 @@ class Worker:
             self.platform, config.data_dir / IDENTITY_FILE
         )
         cluster_secret = self._load_or_create_cluster_secret()
-        self.store = config.store if config.store is not None else _open_store(
+        self.store: SnapshotStore = config.store if config.store is not None else _open_store(
             config.data_dir / STATE_FILE, cluster_secret
         )
         services = config.services or PinkServices()
@@ -109,10 +123,10 @@ class Worker:
         self.cluster = Cluster(self.store, cluster_id=config.cluster_id, engine=self.engine,
                                services=services)
         genesis(self.cluster, config.cluster_owner, config.system_contract)  # block 0 of a new store
-        self.lock = RWLock()
         self.nonces = NonceGuard()
         self.pool = QueryPool(config.max_in_flight, config.backlog)
-        self.pipeline = BlockPipeline(self.cluster, self.lock)
+        self.metadata = MetadataCache()
+        self.pipeline = BlockPipeline(self.cluster, config.limits)
         self.source = StandaloneSource(self.pipeline)
         self.quote = self.platform.quote(self.identity.report_data)
         # pink's worker_sgx_quote: a DCAP quote from real hardware; a simulated quote proves
@@ -130,6 +144,7 @@ class Worker:
         close = getattr(self.store, "close", None)
         if close is not None:
             close()
+        self.data_dir.close()
 
     def _load_or_create_cluster_secret(self) -> bytes:
         """Standalone mode: the worker is its own cluster and generates the cluster key once,
@@ -158,19 +173,22 @@ class Worker:
             "block": checkpoint.number if checkpoint else 0,
             "state_root": "0x" + (checkpoint.state_root.hex() if checkpoint else bytes(32).hex()),
             "runtime_version": [1, 2],
+            "limits": self.config.limits.describe(),
         }
 
     def contract_info(self, address: bytes) -> dict[str, Any]:
-        with self.lock.read():
-            info = self.cluster.records.contract(address)
+        with self.store.reader() as view:
+            info = self.cluster.over(view).records.contract(address)
             if info is None:
-                raise RpcError("unknown_contract", f"no contract at 0x{address.hex()}")
-            metadata = self.pipeline.metadata(info.code_hash)
+                raise RpcError("unknown_contract", f"no contract at {to_ss58(address)}")
+            metadata = metadata_json(view, info.code_hash)
         public, _ = contract_key(self._cluster_secret, address)
         return {
-            "address": "0x" + address.hex(),
+            "address": to_ss58(address),
+            "address_hex": "0x" + address.hex(),
             "code_hash": "0x" + info.code_hash.hex(),
-            "deployer": "0x" + info.deployer.hex(),
+            "deployer": to_ss58(info.deployer),
+            "deployer_hex": "0x" + info.deployer.hex(),
             "public_key": "0x" + public.hex(),
             "metadata": metadata,
         }
@@ -184,41 +202,46 @@ class Worker:
             raise RpcError("bad_signature", "the signature does not verify for the origin key; sign signing_bytes()")
 
     def query(self, request: SignedRequest) -> tuple[Outcome, Receipt]:
-        """Run a QUERY request over the committed state; the output with a signed receipt."""
+        """Run a QUERY request over the last committed block; the output with a signed receipt.
+
+        The query reads a consistent view of one committed block (``store.reader()``): it never
+        waits for the block pipeline, and the pipeline never waits for it."""
         self.check_request(request)
         if request.kind is not RequestKind.QUERY:
             raise RpcError("wrong_kind", f"a {request.kind.name} request is not a query; transactions go to /v2/tx, log reads to /v2/logs")
         self.nonces.check_deadline(request.deadline_ms, _now_ms())
-        with self.pool.slot(), self.lock.read():
+        with self.pool.slot():
             # The nonce is used only once the query holds a run slot: a pool_full refusal
             # leaves it unused, so the retry that refusal suggests succeeds.
             self.nonces.admit(request.origin, request.nonce, request.deadline_ms, _now_ms())
-            self._check_args(request)
-            checkpoint = self.cluster.checkpoint()
-            number = checkpoint.number if checkpoint else 0
-            block = BlockContext(number, _now_ms())
-            try:
-                raw = self.cluster.call(
-                    AccountId(request.origin), request.contract, request.payload,
-                    value=request.value, mode=ExecutionMode.QUERY, block=block,
-                    gas_limit=request.gas_limit or None,
-                    wall_clock_ms=self.config.query_wall_clock_ms,
-                )
-            except ContractNotFound as exc:
-                raise RpcError("unknown_contract", str(exc)) from None
-            except PhatError as exc:
-                raise RpcError("bad_request", str(exc)) from None
-            state_root = checkpoint.state_root if checkpoint else bytes(32)
-        outcome = outcome_of(raw, raw.code_hash)  # the code that ran; no second record read
+            with self.store.reader() as view:
+                cluster = self.cluster.over(view)
+                self._check_args(cluster, view, request)
+                checkpoint = view.checkpoint
+                number = checkpoint.number if checkpoint else 0
+                try:
+                    raw = cluster.call(
+                        AccountId(request.origin), request.contract, request.payload,
+                        value=request.value, mode=ExecutionMode.QUERY,
+                        block=BlockContext(number, _now_ms()),
+                        gas_limit=request.gas_limit or None,
+                        wall_clock_ms=self.config.query_wall_clock_ms,
+                    )
+                except ContractNotFound as exc:
+                    raise RpcError("unknown_contract", str(exc)) from None
+                except PhatError as exc:
+                    raise RpcError("bad_request", str(exc)) from None
+                state_root = view.state_root
+        outcome = outcome_of(raw)
         return outcome, self.receipt(request, outcome, number, state_root)
 
-    def _check_args(self, request: SignedRequest) -> None:
+    def _check_args(self, cluster: Cluster, view: CommittedView, request: SignedRequest) -> None:
         """If metadata was uploaded with the code, refuse input that does not decode — with
         the argument and type that failed — instead of letting the contract trap on it."""
-        info = self.cluster.records.contract(request.contract)
+        info = cluster.records.contract(request.contract)
         if info is None:
-            raise RpcError("unknown_contract", f"no contract at 0x{request.contract.hex()}")
-        metadata = self.pipeline.contract_metadata(info.code_hash)
+            raise RpcError("unknown_contract", f"no contract at {to_ss58(request.contract)}")
+        metadata = self.metadata.get(view, info.code_hash)
         if metadata is None:
             return
         spec = metadata.by_selector(request.payload[:4])
@@ -231,12 +254,23 @@ class Worker:
             raise RpcError("bad_args", str(exc)) from None
 
     def submit(self, request: SignedRequest, timeout_s: float = 60.0) -> tuple[Outcome, Receipt]:
-        """Order a transaction into a block; returns once the block is committed."""
+        """Order a transaction into a block; returns once the block is committed.
+
+        Refused before it is queued (nothing changes, no block): a replayed (origin, nonce),
+        an expired deadline, a gas limit over the cap."""
         self.check_request(request)
         if not request.kind.is_transaction:
             raise RpcError("wrong_kind", f"a {request.kind.name} request is not a transaction; queries go to /v2/query, log reads to /v2/logs")
         self.nonces.check_deadline(request.deadline_ms, _now_ms())
-        included = self.source.submit(request, timeout_s)
+        cap = self.config.limits.max_tx_gas
+        if request.gas_limit > cap:
+            raise RpcError("gas_limit_too_high", f"gas limit {request.gas_limit} exceeds the "
+                           f"per-transaction cap {cap}; pass at most that (0 = the cap)")
+        with self.store.reader() as view:
+            if view.get(APPLIED + request.origin + request.nonce) is not None:
+                raise RpcError("replayed_nonce", "this (origin, nonce) was already applied; sign a "
+                               "new request with a fresh nonce")
+        included = self.source.submit(transaction_of(request), timeout_s)
         return included.outcome, self.receipt(request, included.outcome, included.block, included.state_root)
 
     def session_keys(self, client_pk: bytes, session_id: bytes) -> SessionKeys:
@@ -259,7 +293,15 @@ class Worker:
         ).signed_by(self.identity)
 
 
-def _open_store(path: Path, cluster_secret: bytes) -> KVStore:
+def transaction_of(request: SignedRequest) -> Transaction:
+    """An RPC transaction request as the pipeline applies it."""
+    return Transaction(origin=AccountId(request.origin), kind=request.kind, payload=request.payload,
+                       contract=request.contract, code_hash=request.code_hash, salt=request.salt,
+                       value=request.value, gas_limit=request.gas_limit, nonce=request.nonce,
+                       deadline_ms=request.deadline_ms, ref=request.request_hash)
+
+
+def _open_store(path: Path, cluster_secret: bytes) -> SnapshotStore:
     from phat_runtime.state.store import EncryptedStore
 
     return EncryptedStore.open(path, cluster_secret)

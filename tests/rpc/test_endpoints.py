@@ -24,7 +24,7 @@ def test_contract_info_serves_metadata_and_public_key(served, alice: Signer) -> 
     flipper = client.deploy(FLIPPER, "new", [True], signer=alice)
     info = client.contract_info(flipper.address)
     assert info["code_hash"] == "0x" + (flipper.metadata.code_hash or b"").hex()
-    assert info["deployer"] == "0x" + alice.public_key.hex()
+    assert info["deployer_hex"] == "0x" + alice.public_key.hex()
     assert info["metadata"]["contract"]["name"] == "flipper"
     assert "wasm" not in info["metadata"]["source"]  # metadata only, the code is not re-served
     expected, _ = contract_key(worker.cluster.services.cluster_secret, flipper.address)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from phat_runtime.codec.messages import RequestKind, SignedRequest
+from phat_runtime.codec.messages import Outcome, RequestKind, SignedRequest
 from phat_runtime.codec.metadata import ContractMetadata
 from phat_runtime.crypto.accounts import dev_account, parse_account
+from phat_runtime.crypto.hashing import blake2_256
 from phat_runtime.crypto.signer import Signer
 from phat_runtime.rpc.client import WorkerClient, development_policy
 from phat_runtime.rpc.hosting import ServerThread
@@ -17,7 +18,7 @@ from phat_runtime.runtime.genesis import GENESIS_BLOCK
 from phat_runtime.runtime.records import contract_address
 from phat_runtime.types import ExecutionMode
 from phat_runtime.worker.pipeline import encode_upload
-from phat_runtime.worker.service import Worker, WorkerConfig
+from phat_runtime.worker.service import Worker, WorkerConfig, transaction_of
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts_examples"
 SYSTEM = EXAMPLES / "system" / "system.contract"
@@ -34,7 +35,7 @@ def test_the_worker_serves_a_system_contract_from_genesis(served, alice: Signer,
     assert address is not None and worker.cluster.checkpoint().number == GENESIS_BLOCK.number
     system = client.contract(address, SYSTEM)
     assert system.query("System::version", signer=bob).output == [1, 0, 0]
-    assert client.contract_info(address)["deployer"] == "0x" + dev_account("alice").hex()  # the default owner
+    assert client.contract_info(address)["deployer_hex"] == "0x" + dev_account("alice").hex()  # the default owner
 
     # A constructor that reaches SystemRef::instance() deploys; a hook set through the system
     # contract by an admin runs at the end of every later block.
@@ -122,9 +123,15 @@ def test_two_workers_fed_the_same_blocks_agree_on_the_state_root(tmp_path: Path,
             blocks, address = _requests(worker.identity.public_key, alice, system)
             now = GENESIS_TIME_MS
             for i, block in enumerate(blocks):
-                outcomes, number, root = worker.pipeline.apply_block(block, now + i * 6000)
-                assert all(o.error_kind is None and not o.flags for o in outcomes), outcomes
-            roots.append(root)
+                number = worker.pipeline.height + 1
+                result = worker.pipeline.apply_block(
+                    [transaction_of(r) for r in block], number=number,
+                    block_hash=blake2_256(b"test block" + number.to_bytes(8, "little")),
+                    timestamp_ms=now + i * 6000)
+                outcomes = result.results
+                assert all(isinstance(o, Outcome) and o.error_kind is None and not o.flags
+                           for o in outcomes), outcomes
+            roots.append(result.state_root)
             assert [h.contract for h in worker.cluster.settings.hooks()] == [address]
             ticks = worker.cluster.call(alice.public_key, address, ticker.encode_message("ticks"),
                                         mode=ExecutionMode.QUERY, block=BlockContext(number, now))
