@@ -19,11 +19,13 @@ before re-raising; the executor trusts that record.
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import wasmtime
+from wasmtime import _ffi as ffi
 
 from phat_runtime.wasm import seal0, seal1, seal2  # noqa: F401  (registers the shims)
 from phat_runtime.wasm.abi import HOST_FUNCTIONS, HostFuncSpec
@@ -57,50 +59,75 @@ def running_frame() -> Frame | None:
     return _RUNNING.frame
 
 
-def _host_function(shim: Callable[..., Any], result_bits: int) -> Callable[..., Any]:
-    """The callback wasmtime calls: the running frame first, exceptions recorded on it, u32/u64
-    results wrapped to i32/i64. Closes over process-wide objects only.
+def _host_function(shim: Callable[..., Any], spec: HostFuncSpec) -> Callable[..., int]:
+    """The raw callback wasmtime calls (its *unchecked* host-function ABI): parameters read
+    straight from wasmtime's value slots, the running frame first, exceptions recorded on it
+    and turned into a trap, u32/u64 results written back as i32/i64. Closes over process-wide
+    objects only.
+
+    wasmtime-py's generic ``define_func`` path converts every parameter and result through
+    ``Val`` objects and compares value types with FFI calls on each call; this does neither
+    (the linker checks the declared types once, at instantiation).
 
     Each call resets the frame's memory view: wasm code ran since the last host call and may
     have grown the memory. (The frame is never None here: only Session.run instantiates with
     these functions, after :func:`enter`.)"""
     running = _RUNNING
+    # Slots are 16 bytes (wasmtime_val_raw_t); an i32 is the low 4 bytes, an i64 the low 8.
+    i32_slots = tuple(4 * i for i, p in enumerate(spec.params) if p == "i32")
+    all_i32 = len(i32_slots) == len(spec.params)
+    kinds = tuple((p == "i64", (2 if p == "i64" else 4) * i) for i, p in enumerate(spec.params))
+    result = spec.results[0] if spec.results else None
+    bits = _RESULT_BITS[result] if result else 0
+    signed_bit, wrap = (1 << (bits - 1), 1 << bits) if bits else (0, 0)
 
-    if result_bits:
-        signed_bit, wrap = 1 << (result_bits - 1), 1 << result_bits
-
-        def call_returning(*args: int) -> int:
-            frame = running.frame
-            try:
-                frame.view = None  # type: ignore[union-attr]
-                result = int(shim(frame, *args))
-            except BaseException as exc:
-                if frame is not None:  # None only if called outside Session.run: a bug
-                    frame.pending = exc
-                raise
-            return result - wrap if result >= signed_bit else result
-
-        return call_returning
-
-    def call(*args: int) -> None:
+    def callback(_env: int | None, _caller: int | None, raw: Any, _n: int) -> int:
         frame = running.frame
         try:
             frame.view = None  # type: ignore[union-attr]
-            shim(frame, *args)
+            if all_i32:
+                args = [raw[j] for j in i32_slots]
+            else:
+                wide = ctypes.cast(raw, _RAW_I64)
+                args = [wide[j] if is64 else raw[j] for is64, j in kinds]
+            value = shim(frame, *args)
+            if bits == 32:
+                value = int(value)
+                raw[0] = value - wrap if value >= signed_bit else value
+            elif bits == 64:
+                value = int(value)
+                ctypes.cast(raw, _RAW_I64)[0] = value - wrap if value >= signed_bit else value
+            return 0
         except BaseException as exc:
-            if frame is not None:
+            if frame is not None:  # None only if called outside Session.run: a bug
                 frame.pending = exc
-            raise
+            return _new_trap()
 
-    return call
+    return callback
 
 
-def _callbacks() -> dict[str, Callable[..., Any]]:
-    out: dict[str, Callable[..., Any]] = {}
+def _new_trap() -> int:
+    """A fresh wasm trap for wasmtime to raise (it takes ownership); the cause is on the frame."""
+    trap = ffi.wasmtime_trap_new(_TRAP_MESSAGE, len(_TRAP_MESSAGE))
+    address: int = ctypes.cast(trap, ctypes.c_void_p).value or 0
+    return address
+
+
+_RAW_I32 = ctypes.POINTER(ctypes.c_int32)
+_RAW_I64 = ctypes.POINTER(ctypes.c_int64)
+#: A null finalizer: the callbacks live as long as the process.
+_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
+_TRAP_MESSAGE = b"host function raised (the cause is recorded on the frame)"
+#: The C signature of an unchecked host function, with the value slots typed as i32 cells.
+_RAW_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, _RAW_I32, ctypes.c_size_t)
+
+
+def _callbacks() -> dict[str, Any]:
+    """One C callback per shim, kept alive for the life of the process."""
+    out: dict[str, Any] = {}
     for spec in HOST_FUNCTIONS.values():
         if spec.impl not in out:
-            bits = _RESULT_BITS[spec.results[0]] if spec.results else 0
-            out[spec.impl] = _host_function(SHIMS[spec.impl], bits)
+            out[spec.impl] = _RAW_CALLBACK(_host_function(SHIMS[spec.impl], spec))
     return out
 
 
@@ -117,7 +144,15 @@ def build_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
     linker = wasmtime.Linker(engine)
     linker.allow_shadowing = True
     for (module, name), spec in HOST_FUNCTIONS.items():
-        linker.define_func(module, name, _functype(spec), _CALLBACKS[spec.impl])
+        module_bytes, name_bytes = module.encode(), name.encode()
+        callback = ctypes.cast(_CALLBACKS[spec.impl], ffi.wasmtime_func_unchecked_callback_t)
+        functype = _functype(spec)  # alive until the call returns (its __del__ frees the C type)
+        error = ffi.wasmtime_linker_define_func_unchecked(
+            linker.ptr(), ctypes.create_string_buffer(module_bytes), len(module_bytes),
+            ctypes.create_string_buffer(name_bytes), len(name_bytes), functype.ptr(),
+            callback, None, _NO_FINALIZER)
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
     return linker
 
 
