@@ -36,6 +36,7 @@ class RequestKind(enum.IntEnum):
     INSTANTIATE = 2
     CALL = 3
     LOGS = 4  # read a contract's log records (deployer only); never a transaction
+    RESULT = 5  # read the outcome of one's own chain transaction (its sender only)
 
     @property
     def is_transaction(self) -> bool:
@@ -108,6 +109,19 @@ class SignedRequest:
 def encode_logs_query(since: int, limit: int) -> bytes:
     """LOGS payload: SCALE ``(since: u64, limit: u32)`` — records with sequence > ``since``."""
     return Writer().u64(since).u32(limit).finish()
+
+
+def encode_result_query(block: int, extrinsic: int, position: int) -> bytes:
+    """RESULT payload: SCALE ``(block: u64, extrinsic: u32, position: u32)`` — the chain
+    transaction at that place (``position``: its remark's index inside the extrinsic)."""
+    return Writer().u64(block).u32(extrinsic).u32(position).finish()
+
+
+def decode_result_query(payload: bytes) -> tuple[int, int, int]:
+    r = Reader(payload)
+    block, extrinsic, position = r.u64(), r.u32(), r.u32()
+    r.end()
+    return block, extrinsic, position
 
 
 def decode_logs_query(payload: bytes) -> tuple[int, int]:

@@ -65,3 +65,18 @@ def symmetric_key(secret: bytes, purpose: bytes, *parts: bytes) -> bytes:
     info = purpose ‖ 0x00 ‖ parts each prefixed by its 4-byte length."""
     info = purpose + b"\x00" + b"".join(len(p).to_bytes(4, "little") + p for p in parts)
     return hkdf_sha256(secret, info, salt=b"phat_runtime/symmetric/v1")
+
+
+CLUSTER_ECDH_PURPOSE = b"phat/cluster-ecdh/v1"
+
+
+def cluster_ecdh(cluster_secret: bytes) -> tuple[bytes, bytes]:
+    """The cluster key's X25519 pair (private, public): what chain Call payloads are sealed to
+    (``docs/protocol.md`` "Keys"). Private = RFC 7748-clamped symmetric_key(secret, purpose)."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    scalar = bytearray(symmetric_key(cluster_secret, CLUSTER_ECDH_PURPOSE))
+    scalar[0] &= 248
+    scalar[31] = (scalar[31] & 127) | 64
+    private = bytes(scalar)
+    return private, X25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw()

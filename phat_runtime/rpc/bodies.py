@@ -55,6 +55,7 @@ class Route(enum.IntEnum):
     QUERY = 0
     TX = 1
     LOGS = 2
+    RESULT = 3
 
 
 def _version(body: bytes) -> None:

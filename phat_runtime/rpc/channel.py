@@ -15,14 +15,14 @@ import threading
 import time
 from dataclasses import dataclass
 
-from phat_runtime.codec.messages import Outcome, Receipt, SignedRequest
+from phat_runtime.codec.messages import Outcome, Receipt, RequestKind, SignedRequest
 from phat_runtime.crypto.e2e import EnvelopeError, SessionKeys, session_keys
 from phat_runtime.errors import DecodeError, PhatError
 from phat_runtime.rpc import bodies
 from phat_runtime.rpc.bodies import BodyError, Route
 
 #: Where each route's frames go.
-PATHS = {Route.QUERY: "/v2/query", Route.TX: "/v2/tx", Route.LOGS: "/v2/logs"}
+PATHS = {Route.QUERY: "/v2/query", Route.TX: "/v2/tx", Route.LOGS: "/v2/logs", Route.RESULT: "/v2/result"}
 #: A session is renewed this long (at most a tenth of its life) before the worker forgets it.
 RENEW_MARGIN_S = 60
 
@@ -139,19 +139,21 @@ class Prepared:
         return Verified(self.request, outcome, receipt)
 
 
-def check_receipt(request: SignedRequest, outcome: Outcome, receipt: Receipt, identity: bytes) -> None:
+def check_receipt(request: SignedRequest, outcome: Outcome, receipt: Receipt, identity: bytes, *,
+                  request_hash: bytes | None = None, kind: RequestKind | None = None) -> None:
     """Raise VerificationError unless ``receipt`` is the attested worker's statement about
-    exactly this request and this outcome."""
+    exactly this request and this outcome. A chain transaction's receipt binds the hash of the
+    remark that carried it (``request_hash``) and the transaction's ``kind``."""
     problems = []
     if receipt.worker != identity:
         problems.append("signed by another key than the attested worker identity")
     if not receipt.signature_valid():
         problems.append("receipt signature does not verify")
-    if receipt.request_hash != request.request_hash:
+    if receipt.request_hash != (request.request_hash if request_hash is None else request_hash):
         problems.append("receipt is for another request")
     if receipt.output_hash != outcome.output_hash:
         problems.append("output does not match the receipt's output hash")
-    if receipt.kind is not request.kind:
+    if receipt.kind is not (request.kind if kind is None else kind):
         problems.append("receipt kind differs from the request")
     if problems:
         raise VerificationError("; ".join(problems))

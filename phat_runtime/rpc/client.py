@@ -73,7 +73,7 @@ __all__ = [
 
 #: How long a request stays valid by default.
 DEFAULT_DEADLINE_S = 60
-_ROUTE_OF = {RequestKind.QUERY: Route.QUERY, RequestKind.LOGS: Route.LOGS}
+_ROUTE_OF = {RequestKind.QUERY: Route.QUERY, RequestKind.LOGS: Route.LOGS, RequestKind.RESULT: Route.RESULT}
 
 
 def development_policy() -> Policy:

@@ -92,6 +92,7 @@ class FastPath:
         self._queries_ok = metrics.queries.labels("ok")  # looked up once: it is on every query
         self.routes: dict[str, Callable[[Read], Awaitable[bytes]]] = {
             "/v2/session": self._session, "/v2/query": self._query, "/v2/tx": self._tx, "/v2/logs": self._logs,
+            "/v2/result": self._result,
         }
 
     def close(self) -> None:
@@ -172,6 +173,11 @@ class FastPath:
         answer: bytes = await self.in_thread(self.read_threads, self._run_logs, body)
         return answer
 
+    async def _result(self, read: Read) -> bytes:
+        body = await read()
+        answer: bytes = await self.in_thread(self.read_threads, self._run_result, body)
+        return answer
+
     # --- in threads ------------------------------------------------------------------------------
     def _open(self, body: bytes, route: Route) -> tuple[RpcSession, int, SignedRequest]:
         """Frame → (session, counter, request); every failure a typed RpcError."""
@@ -199,6 +205,14 @@ class FastPath:
         session, counter, request = self._open(body, Route.TX)
         plaintext = bodies.encode_result(*self.worker.submit(request))
         return bodies.seal_response(session.keys, counter, Route.TX, plaintext)
+
+    def _run_result(self, body: bytes) -> bytes:
+        """The outcome of the sender's own chain transaction, with the worker's receipt."""
+        session, counter, request = self._open(body, Route.RESULT)
+        if request.kind is not RequestKind.RESULT:
+            raise RpcError("wrong_kind", f"a {request.kind.name} request is not a result read")
+        plaintext = bodies.encode_result(*self.worker.chain_result(request))
+        return bodies.seal_response(session.keys, counter, Route.RESULT, plaintext)
 
     def _run_logs(self, body: bytes) -> bytes:
         """A one-shot, signed read of a contract's log records by its deployer."""

@@ -104,6 +104,21 @@ def create_app(worker: Worker, limits: RpcLimits | None = None) -> FastPath:
                                                       _account(address))
         return result
 
+    @app.get("/v1/chain/rejections", tags=["chain"], responses=_ERRORS)
+    async def rejections(since_block: int = 0, limit: int = 100) -> dict[str, Any]:
+        """Chain messages every worker skipped, newest first, with the reason (chain mode)."""
+        records = await fast.in_thread(fast.read_threads, lambda: worker.rejections(
+            since_block=max(0, since_block), limit=min(max(1, limit), 1000)))
+        return {"rejections": records}
+
+    @app.get("/v1/chain/checkpoints", tags=["chain"], responses=_ERRORS)
+    async def checkpoints(worker_id: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """State roots workers published on chain, next to this worker's root at that block."""
+        who = None if worker_id is None else _account(worker_id)
+        records = await fast.in_thread(fast.read_threads, lambda: worker.checkpoints(
+            worker=who, limit=min(max(1, limit), 1000)))
+        return {"checkpoints": records}
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
@@ -128,6 +143,9 @@ _ROUTES = {
     "/v2/logs": ("Read a contract's log records (its deployer only; one-shot)",
                  "request frame sealing a SCALE SignedRequest of kind LOGS",
                  "response frame sealing msgpack log records"),
+    "/v2/result": ("Read the outcome of your own chain transaction (chain mode; its sender only)",
+                   "request frame sealing a SCALE SignedRequest of kind RESULT",
+                   "response frame sealing SCALE (outcome, receipt)"),
 }
 
 

@@ -23,11 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phat_runtime.codec.messages import Outcome, Receipt, RequestKind, SignedRequest
+from phat_runtime.codec.messages import (
+    Outcome,
+    Receipt,
+    RequestKind,
+    SignedRequest,
+    decode_result_query,
+)
 from phat_runtime.crypto.accounts import to_ss58
 from phat_runtime.crypto.e2e import SessionKeys, session_keys
-from phat_runtime.crypto.kdf import contract_key, sr25519_pair_from_seed
+from phat_runtime.crypto.hashing import blake2_256
+from phat_runtime.crypto.kdf import cluster_ecdh, contract_key, sr25519_pair_from_seed
 from phat_runtime.errors import (
+    ConfigError,
     ContractNotFound,
     DecodeError,
     PhatError,
@@ -44,6 +52,8 @@ from phat_runtime.tee.identity import WorkerIdentity, load_or_create_identity
 from phat_runtime.tee.platform import KIND_SIMULATED, Platform
 from phat_runtime.types import AccountId, ExecutionMode
 from phat_runtime.wasm.engine import Engine, EngineConfig
+from phat_runtime.worker.chain_journal import JOURNAL_FILE, ChainJournal
+from phat_runtime.worker.chain_source import DEFAULT_CHECKPOINT_EVERY, ChainSource
 from phat_runtime.worker.contract_meta import MetadataCache, metadata_json
 from phat_runtime.worker.datadir import DataDir
 from phat_runtime.worker.error_codes import RpcError
@@ -56,8 +66,27 @@ log = logging.getLogger(__name__)
 
 CLUSTER_KEY_FILE = "cluster.sealed"
 STATE_FILE = "state.sqlite"
+DEV_CLUSTER_KEY_DOMAIN = b"phat_runtime/dev-cluster-key/v1"
 #: pink's default query wall clock.
 DEFAULT_QUERY_MS = 10_000
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    """Follow a Substrate chain (``worker/chain_source.py``) instead of ordering transactions."""
+
+    url: str  # ws:// or wss://
+    cluster: bytes  # the cluster id (chain.cluster_id(owner, salt))
+    start_block: int = 1  # the first chain block a fresh worker applies
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY  # publish the state root every K blocks (0: never)
+    #: DEVELOPMENT ONLY — derive the cluster key from the cluster id, so every worker started
+    #: with it shares one key without a handover. Anyone can derive it: it protects nothing.
+    dev_cluster_key: bool = False
+
+
+def dev_cluster_secret(cluster: bytes) -> bytes:
+    """DEVELOPMENT ONLY: a cluster key anyone can compute from the public cluster id."""
+    return sr25519_pair_from_seed(blake2_256(DEV_CLUSTER_KEY_DOMAIN + cluster))[1]
 
 
 @dataclass
@@ -82,6 +111,8 @@ class WorkerConfig:
     #: who deploys and owns it (None: the development account alice) — docs/clusters.md.
     system_contract: Path | None = None
     cluster_owner: bytes | None = None
+    #: Follow this chain (None: standalone — the worker orders transactions itself).
+    chain: ChainConfig | None = None
 
 
 class Worker:
@@ -104,7 +135,13 @@ class Worker:
         self.identity: WorkerIdentity = load_or_create_identity(
             self.platform, config.data_dir / IDENTITY_FILE
         )
-        cluster_secret = self._load_or_create_cluster_secret()
+        chain = config.chain
+        self.cluster_id = chain.cluster if chain is not None else config.cluster_id
+        cluster_secret = self._cluster_secret_for(chain)
+        limits = config.limits
+        if chain is not None and limits == BlockLimits():
+            limits = BlockLimits.for_chain()  # fees, not quotas; the wall clock only guards
+        self.limits = limits
         self.store: SnapshotStore = config.store if config.store is not None else _open_store(
             config.data_dir / STATE_FILE, cluster_secret
         )
@@ -120,14 +157,23 @@ class Worker:
         self._cluster_secret = cluster_secret
         self.engine = Engine(EngineConfig(wall_clock_ms=config.query_wall_clock_ms,
                                           cache_dir=config.data_dir / "module-cache"))
-        self.cluster = Cluster(self.store, cluster_id=config.cluster_id, engine=self.engine,
+        self.cluster = Cluster(self.store, cluster_id=self.cluster_id, engine=self.engine,
                                services=services)
         genesis(self.cluster, config.cluster_owner, config.system_contract)  # block 0 of a new store
         self.nonces = NonceGuard()
         self.pool = QueryPool(config.max_in_flight, config.backlog)
         self.metadata = MetadataCache()
-        self.pipeline = BlockPipeline(self.cluster, config.limits)
-        self.source = StandaloneSource(self.pipeline)
+        self.pipeline = BlockPipeline(self.cluster, limits)
+        self.chain: ChainSource | None = None
+        self.source: StandaloneSource | ChainSource
+        if chain is None:
+            self.source = StandaloneSource(self.pipeline)
+        else:
+            self.chain = self.source = ChainSource(
+                self.pipeline, chain.url, chain.cluster, ecdh_keys={0: cluster_ecdh(cluster_secret)[0]},
+                journal=ChainJournal(config.data_dir / JOURNAL_FILE),
+                publisher=self.identity if chain.checkpoint_every else None,
+                checkpoint_every=chain.checkpoint_every, start_block=chain.start_block)
         self.quote = self.platform.quote(self.identity.report_data)
         # pink's worker_sgx_quote: a DCAP quote from real hardware; a simulated quote proves
         # nothing, so contracts see None rather than something that looks like attestation.
@@ -141,10 +187,23 @@ class Worker:
 
     def stop(self) -> None:
         self.source.stop()
+        if self.chain is not None:
+            self.chain.journal.close()
         close = getattr(self.store, "close", None)
         if close is not None:
             close()
         self.data_dir.close()
+
+    def _cluster_secret_for(self, chain: ChainConfig | None) -> bytes:
+        if chain is None:
+            return self._load_or_create_cluster_secret()
+        if chain.dev_cluster_key:
+            log.warning("DEVELOPMENT CLUSTER KEY: derived from the public cluster id 0x%s — anyone "
+                        "can compute it; this cluster protects nothing", chain.cluster.hex())
+            return dev_cluster_secret(chain.cluster)
+        raise ConfigError("a chain worker receives its cluster key by attested handover, which this "
+                          "version does not do yet: pass dev_cluster_key=True (--dev-cluster-key; "
+                          "development only) to share a key derived from the cluster id")
 
     def _load_or_create_cluster_secret(self) -> bytes:
         """Standalone mode: the worker is its own cluster and generates the cluster key once,
@@ -162,19 +221,86 @@ class Worker:
     def info(self) -> dict[str, Any]:
         checkpoint = self.cluster.checkpoint()
         return {
-            "mode": "standalone",
-            "decentralized": False,
-            "note": "standalone mode: this worker orders transactions itself; not decentralized",
+            **self._mode_info(),
             "identity": "0x" + self.identity.public_key.hex(),
             "ecdh": "0x" + self.identity.ecdh_public_key.hex(),
             "platform": self.platform.name,
             "quote": "0x" + self.quote.raw.hex(),
-            "cluster": "0x" + self.config.cluster_id.hex(),
+            "cluster": "0x" + self.cluster_id.hex(),
+            "cluster_ecdh": "0x" + cluster_ecdh(self._cluster_secret)[1].hex(),
+            "cluster_epoch": 0,
             "block": checkpoint.number if checkpoint else 0,
             "state_root": "0x" + (checkpoint.state_root.hex() if checkpoint else bytes(32).hex()),
             "runtime_version": [1, 2],
-            "limits": self.config.limits.describe(),
+            "limits": self.limits.describe(),
         }
+
+    def _mode_info(self) -> dict[str, Any]:
+        if self.chain is None:
+            return {"mode": "standalone", "decentralized": False,
+                    "note": "standalone mode: this worker orders transactions itself; not decentralized"}
+        status = self.chain.status
+        dev = self.config.chain is not None and self.config.chain.dev_cluster_key
+        return {"mode": "chain", "decentralized": not dev,
+                "note": ("chain mode with a DEVELOPMENT cluster key anyone can derive: not secure"
+                         if dev else "chain mode: the chain orders every state change"),
+                "chain": {"url": status.url, "connected": status.connected, "error": status.error,
+                          "last_block": status.last_block, "last_hash": "0x" + status.last_hash.hex(),
+                          "published_checkpoint": status.published,
+                          "publish_error": status.publish_error,
+                          "checkpoint_every": self.chain.checkpoint_every}}
+
+    # --- chain mode ------------------------------------------------------------------------------
+    def rejections(self, *, since_block: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        if self.chain is None:
+            raise RpcError("not_found", "this worker is standalone: there is no chain to reject messages")
+        return [r.to_json() for r in self.chain.journal.rejections(since_block=since_block, limit=limit)]
+
+    def checkpoints(self, *, worker: bytes | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """State roots published on chain (by ``worker``, or anyone), next to this worker's own."""
+        if self.chain is None:
+            raise RpcError("not_found", "this worker is standalone: nothing is published on a chain")
+        journal = self.chain.journal
+        out = []
+        for who, block, root in journal.published(worker=worker, limit=limit):
+            local = journal.root(block)
+            out.append({"worker": to_ss58(who), "worker_hex": "0x" + who.hex(), "block": block,
+                        "published_root": "0x" + root.hex(),
+                        "local_root": None if local is None else "0x" + local.hex(),
+                        "agrees": None if local is None else local == root})
+        return out
+
+    def chain_result(self, request: SignedRequest, wait_s: float = 20.0) -> tuple[Outcome, Receipt]:
+        """The outcome of the sender's own chain transaction (RESULT request), with a receipt
+        whose request hash is the hash of the remark that carried it."""
+        self.check_request(request)
+        if self.chain is None:
+            raise RpcError("not_found", "this worker is standalone: transaction answers come from /v2/tx")
+        try:
+            block, extrinsic, position = decode_result_query(request.payload)
+        except (DecodeError, ValueError) as exc:
+            raise RpcError("bad_request", f"a RESULT payload is SCALE (block u64, extrinsic u32, position u32): {exc}") from None
+        self.nonces.admit(request.origin, request.nonce, request.deadline_ms, _now_ms())
+        if not self.chain.wait_applied(block, wait_s):
+            raise RpcError("not_applied", f"this worker has applied up to block {self.chain.status.last_block}, "
+                           f"not yet block {block}; retry shortly")
+        found = self.chain.result(block, extrinsic, position)
+        if found is None:
+            for rejection in self.chain.journal.rejections(since_block=block, limit=1000):
+                if (rejection.block, rejection.extrinsic, rejection.position) == (block, extrinsic, position):
+                    raise RpcError("rejected", f"{rejection.message} rejected: {rejection.reason}")
+            raise RpcError("not_applied", f"no transaction of this cluster at block {block} extrinsic "
+                           f"{extrinsic} position {position} (or this worker restarted since and no "
+                           "longer holds its outcome)")
+        if found.sender != request.origin:
+            raise RpcError("forbidden", "only the transaction's sender may read its outcome")
+        receipt = Receipt(worker=self.identity.public_key, kind=found.kind,
+                          contract=found.outcome.contract or bytes(32),
+                          code_hash=found.outcome.code_hash or bytes(32),
+                          request_hash=found.request_hash, output_hash=found.outcome.output_hash,
+                          block=found.block, state_root=found.state_root,
+                          time_ms=_now_ms()).signed_by(self.identity)
+        return found.outcome, receipt
 
     def contract_info(self, address: bytes) -> dict[str, Any]:
         with self.store.reader() as view:
