@@ -96,6 +96,11 @@ def add_connection_args(p: argparse.ArgumentParser) -> None:
     trust.add_argument("--policy", type=Path, metavar="FILE", help="attestation policy file (JSON/TOML) the worker must pass")
     trust.add_argument("--dev", action="store_true",
                        help="accept a simulated TEE worker (development only — not secure)")
+    p.add_argument("--chain", metavar="WS", default=os.environ.get("PHAT_CHAIN"),
+                   help="chain mode: send transactions as chain messages to this node (ws://…; env "
+                        "PHAT_CHAIN); --url names a worker of the cluster that reads the outcome")
+    p.add_argument("--cluster", metavar="ID", default=os.environ.get("PHAT_CLUSTER"),
+                   help="the cluster id (0x-hex) the chain messages are for (env PHAT_CLUSTER)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--hex", action="store_true", help="print addresses as 0x-hex instead of SS58")
 
@@ -165,7 +170,25 @@ def connect(args: argparse.Namespace) -> Any:
             raise ConfigError(f"{exc}; the worker runs the simulated TEE: pass --dev to accept it "
                               "(development only) or --policy FILE") from None
         raise
+    if getattr(args, "chain", None) and args.command in ("deploy", "tx"):
+        return _through_chain(args, client)
     return client
+
+
+def _through_chain(args: argparse.Namespace, client: Any) -> Any:
+    from phat_runtime.rpc.chain_client import ChainClient
+
+    if not args.cluster:
+        raise ConfigError("--chain needs --cluster ID (the 0x-hex cluster id `phat devnet` printed)")
+    try:
+        cluster = bytes.fromhex(args.cluster.removeprefix("0x"))
+    except ValueError:
+        cluster = b""
+    if len(cluster) != 32:
+        raise ConfigError(f"--cluster {args.cluster!r} is not a 0x-hex 32-byte cluster id")
+    chain = ChainClient(args.chain, cluster, client)
+    args.chain_client = chain
+    return chain
 
 
 def parse_args_json(text: str | None) -> Any:

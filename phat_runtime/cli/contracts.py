@@ -84,9 +84,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"no contract at {shown} on {args.url}: check the address (`phat deploy` "
                           "prints it) and --url") from None
     finally:
-        client = getattr(args, "client", None)
-        if client is not None:
-            client.close()
+        for name in ("client", "chain_client"):
+            client = getattr(args, name, None)
+            if client is not None:
+                client.close()
 
 
 # --- deploy ----------------------------------------------------------------------------------

@@ -32,9 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--local", action="store_true",
                       help="in-process only: no worker, no RPC (the LocalCluster API)")
 
-    from phat_runtime.cli import contracts, serve
+    from phat_runtime.cli import chain, contracts, serve
 
     serve.add_parser(sub)
+    chain.add_parsers(sub)
     contracts.add_parsers(sub)
 
     bench = sub.add_parser("bench", help="run the query benchmark (ours vs bare wasmtime)")
@@ -59,6 +60,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from phat_runtime.cli import serve
 
         return serve.run(args)
+    if args.command in ("worker", "devnet", "checkpoints", "rejections"):
+        from phat_runtime.cli import chain
+
+        return chain.run(args)
     if args.command in ("deploy", "query", "tx", "logs", "keys"):
         from phat_runtime.cli import contracts
 

@@ -85,6 +85,9 @@ class ChainClient:
         """Queries go straight to the worker."""
         return self.worker.query(contract, payload, signer, **kw)
 
+    def contract_info(self, address: bytes) -> dict[str, Any]:
+        return self.worker.contract_info(address)
+
     # --- metadata-aware ------------------------------------------------------------------------------
     def contract(self, address: bytes | str, metadata: ContractMetadata | str | os.PathLike[str]) -> RemoteContract:
         from phat_runtime.rpc.remote import account
