@@ -15,6 +15,7 @@ Public surface::
       seal_/open_cluster_key
     encode_policy, decode_policy                                    policy_codec.py
     ChainBlock, Remark                                              blocks.py
+    Membership, Member, EpochKey, MembershipEvent                   membership.py
     ChainNode, ChainSigner, Inclusion                               node.py, submit.py
     Devnet, free_port                                               devnet.py
 """
@@ -31,6 +32,7 @@ from phat_runtime.chain.confidential import (
     seal_cluster_key,
 )
 from phat_runtime.chain.devnet import Devnet, free_port
+from phat_runtime.chain.membership import EpochKey, Member, Membership, MembershipEvent
 from phat_runtime.chain.node import ChainNode
 from phat_runtime.chain.policy_codec import decode_policy, encode_policy
 from phat_runtime.chain.protocol import (
@@ -55,6 +57,10 @@ from phat_runtime.chain.protocol import (
 from phat_runtime.chain.submit import ChainSigner, Inclusion
 
 __all__ = [
+    "EpochKey",
+    "Member",
+    "Membership",
+    "MembershipEvent",
     "MESSAGE_TYPES",
     "Call",
     "CallPayload",
