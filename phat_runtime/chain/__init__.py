@@ -57,10 +57,6 @@ from phat_runtime.chain.protocol import (
 from phat_runtime.chain.submit import ChainSigner, Inclusion
 
 __all__ = [
-    "EpochKey",
-    "Member",
-    "Membership",
-    "MembershipEvent",
     "MESSAGE_TYPES",
     "Call",
     "CallPayload",
@@ -71,9 +67,13 @@ __all__ = [
     "ClusterKeyPublished",
     "CreateCluster",
     "Devnet",
+    "EpochKey",
     "Inclusion",
     "Instantiate",
     "KeyHandover",
+    "Member",
+    "Membership",
+    "MembershipEvent",
     "Message",
     "RegisterWorker",
     "Remark",
