@@ -15,7 +15,9 @@ from typing import Any
 
 from phat_runtime.cli.common import (
     DEFAULT_URL,
+    add_cluster_args,
     add_platform_args,
+    cluster_config,
     console,
     platform_config,
     port_number,
@@ -41,6 +43,7 @@ def add_parsers(sub: Any) -> None:
     w.add_argument("--platform", default="simulated", choices=["simulated", "gramine-sgx", "tdx"],
                    help="TEE platform (simulated: development only, NOT SECURE)")
     add_platform_args(w)
+    add_cluster_args(w)
     w.add_argument("--start-block", type=positive_int, default=1, metavar="N",
                    help="first chain block a fresh worker applies (the block that created the cluster)")
     w.add_argument("--checkpoint-every", type=int, default=10, metavar="K",
@@ -88,7 +91,12 @@ def _cluster_id(text: str) -> bytes:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from phat_runtime.cli.serve import check_port_free, prepare_data_dir, warn_simulated_once
+    from phat_runtime.cli.serve import (
+        check_port_free,
+        prepare_data_dir,
+        print_cluster,
+        warn_simulated_once,
+    )
     from phat_runtime.crypto.accounts import to_ss58
     from phat_runtime.rpc.hosting import serve
     from phat_runtime.worker.service import ChainConfig, Worker, WorkerConfig
@@ -98,6 +106,7 @@ def _worker(args: argparse.Namespace) -> int:
     if not 5_000 <= args.query_timeout_ms <= 600_000:
         raise ConfigError(f"--query-timeout-ms {args.query_timeout_ms} is outside 5000–600000")
     cluster = _cluster_id(args.cluster)
+    genesis = cluster_config(args)
     check_port_free(args.host, args.port)
     prepare_data_dir(args.data_dir)
     warn_simulated_once()
@@ -106,12 +115,14 @@ def _worker(args: argparse.Namespace) -> int:
     with console.status("starting worker (identity, cluster key, state)…"):
         worker = Worker(WorkerConfig(data_dir=args.data_dir, platform=args.platform,
                                      platform_config=platform_config(args, args.data_dir),
-                                     query_wall_clock_ms=args.query_timeout_ms, chain=chain))
+                                     query_wall_clock_ms=args.query_timeout_ms, chain=chain,
+                                     **genesis))
     info = worker.info()
     console.print(f"worker [bold]{to_ss58(worker.identity.public_key)}[/] on {args.platform}; "
                   f"cluster 0x{cluster.hex()}; state at block {info['block']}", highlight=False, soft_wrap=True)
     console.print(f"following {args.chain} from block {max(args.start_block, info['block'] + 1)}"
                   + ("; [red]DEVELOPMENT cluster key (anyone can derive it)[/]" if args.dev_cluster_key else ""))
+    print_cluster(info)
     console.print(f"serving on http://{args.host}:{args.port}  (Ctrl-C stops)", highlight=False)
     try:
         serve(worker, args.host, args.port, log_level="warning")

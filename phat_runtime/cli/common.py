@@ -115,6 +115,27 @@ def add_platform_args(p: argparse.ArgumentParser) -> None:
                    help="TDX sealing key file from a key provider (TDX has no hardware sealing key)")
 
 
+def add_cluster_args(p: argparse.ArgumentParser) -> None:
+    """The cluster's genesis (``phat serve``, ``phat worker``): its system contract and owner."""
+    p.add_argument("--system-contract", type=Path, default=None, metavar="FILE",
+                   help="the system contract installed at genesis (a .contract bundle; default: "
+                        "ours). Only a new data directory's genesis uses it; later it must match")
+    p.add_argument("--cluster-owner", default=None, metavar="ACCOUNT",
+                   help="who deploys and owns the system contract (SS58, 0x-hex or a dev name; "
+                        "default: alice, whose key is public — development only)")
+
+
+def cluster_config(args: argparse.Namespace) -> dict[str, Any]:
+    """``WorkerConfig`` fields from :func:`add_cluster_args`' flags (checked: a clear error
+    before anything is created)."""
+    system = args.system_contract
+    if system is not None and not system.is_file():
+        raise ConfigError(f"--system-contract {system}: no such file; pass the system contract's "
+                          ".contract bundle")
+    owner = parse_address(args.cluster_owner, "--cluster-owner") if args.cluster_owner else None
+    return {"system_contract": system, "cluster_owner": owner}
+
+
 def platform_config(args: argparse.Namespace, data_dir: Path) -> Any:
     from phat_runtime.tee import PlatformConfig
 

@@ -8,7 +8,9 @@ or dev names (``alice``, ``//Bob``), also inside ``--args``.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from phat_runtime.cli.common import (
 )
 from phat_runtime.codec.metadata import ContractMetadata
 from phat_runtime.crypto.accounts import to_ss58
-from phat_runtime.errors import ConfigError
+from phat_runtime.errors import ConfigError, SourceHashMismatch
 
 #: Records asked for per logs request (the worker's page size).
 LOG_PAGE = 100
@@ -45,6 +47,9 @@ def add_parsers(sub: Any) -> None:
                         help="text mixed into the address (= hash of deployer, code hash, cluster "
                              "and salt): deploying the same code again needs a new salt")
     deploy.add_argument("--value", type=int, default=0, help="balance to endow the contract with")
+    deploy.add_argument("--strict", action="store_true",
+                        help="refuse metadata from another build (source.hash is not the wasm's "
+                             "hash) instead of warning")
     add_connection_args(deploy)
 
     for name, helptext in (("query", "run a message as a query (writes are discarded)"),
@@ -95,13 +100,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _deploy(args: argparse.Namespace) -> int:
     signer = signer_from(args.suri)
-    metadata = ContractMetadata.load(args.bundle)
+    metadata = load_bundle(args.bundle, strict=args.strict)
     if metadata.wasm is None:
         raise ConfigError(f"{args.bundle} carries no code: pass the .contract bundle (metadata + wasm)")
     call_args = parse_args_json(args.args)
     constructor = args.constructor or choose_constructor(metadata, call_args)
     client = connect(args)
-    with console.status(f"uploading and instantiating {args.bundle.name}…"):
+    with console.status(f"uploading and instantiating {args.bundle.name}…"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", SourceHashMismatch)  # said once, by load_bundle
         contract = client.deploy(args.bundle, constructor, call_args, signer=signer,
                                  salt=args.salt.encode(), value=args.value)
     data = {"address": to_ss58(contract.address), "address_hex": "0x" + contract.address.hex(),
@@ -110,6 +116,20 @@ def _deploy(args: argparse.Namespace) -> int:
     emit(args, data, f"deployed [bold]{metadata.name}[/] ({constructor}) at "
                      f"[green]{show_address(contract.address, args)}[/]\n  code hash {data['code_hash']}")
     return 0
+
+
+def load_bundle(path: Path, *, strict: bool = False) -> ContractMetadata:
+    """A bundle's metadata; metadata from another build (``source.hash`` is not the wasm's
+    hash) is one ``warning:`` line on stderr, or the error with ``strict``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SourceHashMismatch)
+        metadata = ContractMetadata.load(path, strict=strict)
+    for warning in caught:
+        if isinstance(warning.message, SourceHashMismatch):
+            print(f"warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return metadata
 
 
 def choose_constructor(metadata: ContractMetadata, call_args: Any) -> str:

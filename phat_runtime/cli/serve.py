@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 from phat_runtime.cli.common import (
     DEFAULT_DATA_DIR,
     DEFAULT_URL,
+    add_cluster_args,
     add_platform_args,
+    cluster_config,
     console,
     platform_config,
     port_number,
@@ -35,6 +37,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--platform", default="simulated", choices=["simulated", "gramine-sgx", "tdx"],
                    help="TEE platform (simulated: development only, NOT SECURE)")
     add_platform_args(p)
+    add_cluster_args(p)
     p.add_argument("--query-timeout-ms", type=int, default=10_000, metavar="MS", help="wall clock per query (5000–600000)")
     p.add_argument("--allow-loopback-egress", action="store_true",
                    help="let contracts' HTTP requests reach loopback/private addresses (development)")
@@ -46,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not 5_000 <= args.query_timeout_ms <= 600_000:
         raise ConfigError(f"--query-timeout-ms {args.query_timeout_ms} is outside 5000–600000")
+    genesis = cluster_config(args)
     check_port_free(args.host, args.port)
     prepare_data_dir(args.data_dir)
     warn_simulated_once()
@@ -55,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         with console.status("starting worker (identity, cluster key, state)…"):
             worker = Worker(WorkerConfig(data_dir=args.data_dir, platform=args.platform,
                                          platform_config=platform_config(args, args.data_dir),
-                                         query_wall_clock_ms=args.query_timeout_ms, egress=egress))
+                                         query_wall_clock_ms=args.query_timeout_ms, egress=egress,
+                                         **genesis))
     except TeeError as exc:
         if not first_start:
             raise
@@ -68,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"worker [bold]{to_ss58(worker.identity.public_key)}[/] on {args.platform}; "
                   f"block {info['block']}; data in {args.data_dir}", highlight=False, soft_wrap=True)
     console.print("[yellow]standalone mode: this worker orders transactions itself — not decentralized[/]")
+    print_cluster(info)
     console.print(f"serving on http://{args.host}:{args.port}  (OpenAPI docs at /docs; Ctrl-C stops)",
                   highlight=False)
     try:
@@ -76,6 +82,21 @@ def run(args: argparse.Namespace) -> int:
         pass  # Ctrl-C is how a worker is stopped; serve() has stopped it cleanly
     console.print(f"worker stopped; state kept in {args.data_dir}", highlight=False, soft_wrap=True)
     return 0
+
+
+def print_cluster(info: dict[str, Any]) -> None:
+    """The system contract and the cluster owner, with a warning when the owner's key is public."""
+    from phat_runtime.crypto.accounts import dev_account
+
+    system, owner = info.get("system_contract"), info.get("cluster_owner")
+    if system is None or owner is None:
+        console.print("no system contract in this cluster")
+        return
+    console.print(f"system contract {system['address']}; cluster owner {owner['address']}",
+                  highlight=False, soft_wrap=True)
+    if owner["address_hex"] == "0x" + dev_account("alice").hex():
+        console.print("[yellow]the cluster owner is the development account alice, whose key is "
+                      "public: pass --cluster-owner for anything but development[/]")
 
 
 def check_port_free(host: str, port: int) -> None:

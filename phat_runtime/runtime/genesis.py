@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from phat_runtime.codec.metadata import ContractMetadata
-from phat_runtime.crypto.accounts import dev_account
+from phat_runtime.crypto.accounts import dev_account, to_ss58
 from phat_runtime.crypto.hashing import blake2_256
 from phat_runtime.errors import ConfigError
 from phat_runtime.runtime.execution import BlockContext
+from phat_runtime.runtime.records import contract_address
 from phat_runtime.types import AccountId
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ def genesis(cluster: Cluster, owner: bytes | None = None, system: SystemSource |
     contract (a restarted worker) is left alone. Returns the system contract's address."""
     existing = cluster.settings.system_contract()
     if cluster.checkpoint() is not None or existing is not None:
+        if existing is not None:
+            _check_same_genesis(cluster, existing, owner, system)
         return existing
     owner = AccountId(bytes(owner)) if owner is not None else dev_account("alice")
     metadata = load_system_contract(system)
@@ -99,3 +102,28 @@ def genesis(cluster: Cluster, owner: bytes | None = None, system: SystemSource |
     block_hash = blake2_256(b"phat_runtime/genesis/v1" + cluster.cluster_id + metadata.code_hash + owner)
     cluster.commit_block(GENESIS_BLOCK.number, block_hash)
     return address
+
+
+def _check_same_genesis(cluster: Cluster, existing: AccountId, owner: bytes | None,
+                        system: SystemSource | None) -> None:
+    """A store made with one owner or system contract is not silently reopened as if it had
+    been made with another: the settings named explicitly must be the ones of its block 0."""
+    info = cluster.records.contract(existing)
+    if info is None:
+        return
+    if owner is not None and bytes(owner) != bytes(info.deployer):
+        raise ConfigError(
+            f"this cluster's system contract is owned by {to_ss58(info.deployer)} (set when its state "
+            f"was created), not by the cluster owner given, {to_ss58(bytes(owner))}: the owner cannot "
+            "change after genesis — drop the owner setting or use a new data directory")
+    if system is not None:
+        code_hash = load_system_contract(system).code_hash
+        assert code_hash is not None
+        # The address is the genesis code's (it stays when System::upgrade_system_contract
+        # replaces the code), so this holds after upgrades too.
+        if contract_address(info.deployer, code_hash, cluster.cluster_id, b"") != existing:
+            raise ConfigError(
+                f"this cluster's system contract was installed from other code than the system "
+                f"contract given (code hash 0x{code_hash.hex()}) when its state was created; it is "
+                "replaced only by System::upgrade_system_contract — drop the system contract setting "
+                "or use a new data directory")

@@ -160,6 +160,7 @@ class Worker:
         self.cluster = Cluster(self.store, cluster_id=self.cluster_id, engine=self.engine,
                                services=services)
         genesis(self.cluster, config.cluster_owner, config.system_contract)  # block 0 of a new store
+        self.system_contract, self.cluster_owner = _system_and_owner(self.cluster)
         self.nonces = NonceGuard()
         self.pool = QueryPool(config.max_in_flight, config.backlog)
         self.metadata = MetadataCache()
@@ -232,6 +233,8 @@ class Worker:
             "block": checkpoint.number if checkpoint else 0,
             "state_root": "0x" + (checkpoint.state_root.hex() if checkpoint else bytes(32).hex()),
             "runtime_version": [1, 2],
+            "system_contract": _account_json(self.system_contract),
+            "cluster_owner": _account_json(self.cluster_owner),
             "limits": self.limits.describe(),
         }
 
@@ -425,6 +428,18 @@ def transaction_of(request: SignedRequest) -> Transaction:
                        contract=request.contract, code_hash=request.code_hash, salt=request.salt,
                        value=request.value, gas_limit=request.gas_limit, nonce=request.nonce,
                        deadline_ms=request.deadline_ms, ref=request.request_hash)
+
+
+def _system_and_owner(cluster: Cluster) -> tuple[AccountId | None, AccountId | None]:
+    """The cluster's system contract (installed at genesis; its address never changes) and
+    the cluster owner, who deployed it."""
+    system = cluster.settings.system_contract()
+    info = cluster.records.contract(system) if system is not None else None
+    return system, (info.deployer if info is not None else None)
+
+
+def _account_json(account: bytes | None) -> dict[str, str] | None:
+    return None if account is None else {"address": to_ss58(account), "address_hex": "0x" + account.hex()}
 
 
 def _open_store(path: Path, cluster_secret: bytes) -> SnapshotStore:
