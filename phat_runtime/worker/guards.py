@@ -5,6 +5,7 @@
   needs is bounded by the request rate times that window.
 - :class:`QueryPool`: at most ``max_in_flight`` queries run (pink: cores + 2), at most
   ``backlog`` wait (pink: 32); beyond that the request is refused at once with ``pool_full``.
+  Waiting queries are admitted weighted-fair by their contract's weight (``worker/scheduler.py``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 import heapq
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from phat_runtime.worker.error_codes import RpcError
+from phat_runtime.worker.scheduler import NO_CONTRACT, WeightedSlots
 
 #: How far in the future a request's deadline may be.
 MAX_DEADLINE_AHEAD_MS = 10 * 60 * 1000
@@ -61,16 +63,30 @@ class NonceGuard:
 
 
 class QueryPool:
-    def __init__(self, max_in_flight: int | None = None, backlog: int = DEFAULT_BACKLOG) -> None:
+    """``weight_of(contract)``: the contract's weight, for weighted-fair admission when the pool
+    is contended (``worker/scheduler.py``); None: every contract weighs 1."""
+
+    def __init__(self, max_in_flight: int | None = None, backlog: int = DEFAULT_BACKLOG,
+                 weight_of: Callable[[bytes], int] | None = None) -> None:
         self.max_in_flight = max_in_flight or default_in_flight()
         self.backlog = backlog
-        self._slots = threading.Semaphore(self.max_in_flight)
+        self._slots = WeightedSlots(self.max_in_flight, weight_of)
         self._lock = threading.Lock()
         self.admitted = 0  # running + waiting
 
+    @property
+    def waiting(self) -> int:
+        """Queries waiting for a run slot."""
+        return self._slots.waiting
+
+    def weight(self, contract: bytes) -> int:
+        """The weight admission gives ``contract``'s queries when the pool is contended."""
+        return self._slots.weight(contract)
+
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold a run slot; ``pool_full`` at once if running + waiting is at capacity."""
+    def slot(self, contract: bytes = NO_CONTRACT) -> Iterator[None]:
+        """Hold a run slot for a query of ``contract``; ``pool_full`` at once if running +
+        waiting is at capacity. Waiting queries are admitted weighted-fair by contract."""
         with self._lock:
             if self.admitted >= self.max_in_flight + self.backlog:
                 raise RpcError(
@@ -79,8 +95,11 @@ class QueryPool:
                 )
             self.admitted += 1
         try:
-            with self._slots:
+            self._slots.acquire(contract)
+            try:
                 yield
+            finally:
+                self._slots.release()
         finally:
             with self._lock:
                 self.admitted -= 1

@@ -162,7 +162,7 @@ class Worker:
         genesis(self.cluster, config.cluster_owner, config.system_contract)  # block 0 of a new store
         self.system_contract, self.cluster_owner = _system_and_owner(self.cluster)
         self.nonces = NonceGuard()
-        self.pool = QueryPool(config.max_in_flight, config.backlog)
+        self.pool = QueryPool(config.max_in_flight, config.backlog, weight_of=self.contract_weight)
         self.metadata = MetadataCache()
         self.pipeline = BlockPipeline(self.cluster, limits)
         self.chain: ChainSource | None = None
@@ -253,6 +253,12 @@ class Worker:
                           "publish_error": status.publish_error,
                           "checkpoint_every": self.chain.checkpoint_every}}
 
+    def contract_weight(self, contract: bytes) -> int:
+        """``contract``'s weight in the last committed block (``System::set_contract_weight``;
+        1 if never set) — what the query pool admits by when contended."""
+        with self.store.reader() as view:
+            return self.cluster.over(view).settings.weight(contract)
+
     # --- chain mode ------------------------------------------------------------------------------
     def rejections(self, *, since_block: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         if self.chain is None:
@@ -339,7 +345,7 @@ class Worker:
         if request.kind is not RequestKind.QUERY:
             raise RpcError("wrong_kind", f"a {request.kind.name} request is not a query; transactions go to /v2/tx, log reads to /v2/logs")
         self.nonces.check_deadline(request.deadline_ms, _now_ms())
-        with self.pool.slot():
+        with self.pool.slot(request.contract):
             # The nonce is used only once the query holds a run slot: a pool_full refusal
             # leaves it unused, so the retry that refusal suggests succeeds.
             self.nonces.admit(request.origin, request.nonce, request.deadline_ms, _now_ms())

@@ -4,6 +4,10 @@ the same blocks end with the same state root, hooks included."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from phat_runtime.codec.messages import Outcome, RequestKind, SignedRequest
@@ -140,3 +144,52 @@ def test_two_workers_fed_the_same_blocks_agree_on_the_state_root(tmp_path: Path,
     finally:
         for worker in workers:
             worker.stop()
+
+
+def test_a_weight_set_through_the_system_contract_orders_contended_queries(tmp_path: Path, alice: Signer,
+                                                                          bob: Signer) -> None:
+    """System::set_contract_weight over RPC → PinkEvent applied at the block's end → the query
+    pool admits the heavier contract's waiting queries 3 : 1 (real HTTP queries)."""
+    worker = Worker(WorkerConfig(data_dir=tmp_path / "w", max_in_flight=1))
+    with ServerThread(worker) as url:
+        client = WorkerClient(url, policy=development_policy())
+        system = client.contract(worker.cluster.system_contract, SYSTEM)  # type: ignore[arg-type]
+        light = client.deploy(FLIPPER, "new", [True], signer=bob, salt=b"light")
+        heavy = client.deploy(FLIPPER, "new", [True], signer=bob, salt=b"heavy")
+        assert system.transact("System::grant_admin", [alice.public_key], signer=alice).output == {"Ok": None}
+        assert system.transact("System::set_contract_weight", [heavy.address, 3], signer=bob).output == {
+            "Err": "PermisionDenied"}  # admins only
+        set_weight = system.transact("System::set_contract_weight", [heavy.address, 3], signer=alice)
+        assert set_weight.output == {"Ok": None}
+        assert worker.cluster.settings.weights() == {heavy.address: 3}
+        assert (worker.pool.weight(heavy.address), worker.pool.weight(light.address)) == (3, 1)
+
+        admitted: list[bytes] = []
+        real_slot = worker.pool.slot
+
+        @contextlib.contextmanager
+        def recording(contract: bytes = b"") -> Iterator[None]:
+            with real_slot(contract):
+                admitted.append(contract)  # one run slot: admissions are serialized
+                yield
+
+        worker.pool.slot = recording  # type: ignore[method-assign]
+        answers: list[bool] = []
+        with worker.pool.slot():  # take the only slot: every query below waits
+            threads = [threading.Thread(target=lambda c=c: answers.append(c.query("get", signer=bob).output))
+                       for _ in range(8) for c in (light, heavy)]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 120
+            while worker.pool.waiting < 16:
+                assert time.monotonic() < deadline, f"{worker.pool.waiting} queries waiting"
+                time.sleep(0.01)
+        for thread in threads:
+            thread.join(120)
+        assert answers == [True] * 16
+        order = admitted[1:]  # after the holder
+        assert len(order) == 16
+        first = order[:8]  # while both contracts have queries waiting
+        assert (first.count(light.address), first.count(heavy.address)) == (2, 6)
+        assert order[-4:] == [light.address] * 4  # the rest of the light contract's, at the end
+        client.close()
