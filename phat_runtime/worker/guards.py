@@ -74,15 +74,6 @@ class QueryPool:
         self._lock = threading.Lock()
         self.admitted = 0  # running + waiting
 
-    @property
-    def waiting(self) -> int:
-        """Queries waiting for a run slot."""
-        return self._slots.waiting
-
-    def weight(self, contract: bytes) -> int:
-        """The weight admission gives ``contract``'s queries when the pool is contended."""
-        return self._slots.weight(contract)
-
     @contextmanager
     def slot(self, contract: bytes = NO_CONTRACT) -> Iterator[None]:
         """Hold a run slot for a query of ``contract``; ``pool_full`` at once if running +
@@ -103,3 +94,12 @@ class QueryPool:
         finally:
             with self._lock:
                 self.admitted -= 1
+
+    @property
+    def waiting(self) -> int:
+        """Queries waiting for a run slot."""
+        return self._slots.waiting
+
+    def weight(self, contract: bytes) -> int:
+        """The weight admission gives ``contract``'s queries when the pool is contended."""
+        return self._slots.weight(contract)
