@@ -8,6 +8,7 @@ or dev names (``alice``, ``//Bob``), also inside ``--args``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -74,6 +75,11 @@ def add_parsers(sub: Any) -> None:
     keys_sub.add_parser("generate", help="a new random account (prints the secret seed once)")
     inspect = keys_sub.add_parser("inspect", help="public key and SS58 of a dev account or seed")
     inspect.add_argument("suri", help="alice, //Bob or a 0x-hex 32-byte seed")
+    sign_in = keys_sub.add_parser("sign-in", help="sign the worker dashboard's sign-in text (signs nothing else)")
+    sign_in.add_argument("text", help="the text the dashboard shows: phat_runtime/dashboard-sign-in/v1:0x…:0x…")
+    sign_in.add_argument("--suri", default=os.environ.get("PHAT_SURI", "//Alice"),
+                         help="the deployer: a dev account (alice, //Bob) or a 0x-hex 32-byte sr25519 seed "
+                              "(env PHAT_SURI)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -269,10 +275,10 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    import os
-
     from phat_runtime.crypto.signer import Signer
 
+    if args.keys_command == "sign-in":
+        return _sign_in(args)
     if args.keys_command == "generate":
         seed = os.urandom(32)
         signer = Signer.sr25519_from_seed(seed)
@@ -282,4 +288,18 @@ def _keys(args: argparse.Namespace) -> int:
         signer = signer_from(args.suri, "account")
     print(f"public key: 0x{signer.public_key.hex()}")
     print(f"ss58:       {to_ss58(signer.public_key)}")
+    return 0
+
+
+def _sign_in(args: argparse.Namespace) -> int:
+    """Sign a dashboard challenge offline: the key never meets the worker (rpc/signin.py)."""
+    from phat_runtime.rpc.signin import sign_sign_in
+
+    signer = signer_from(args.suri)
+    try:
+        signature = sign_sign_in(signer, args.text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"account:   {to_ss58(signer.public_key)}")
+    print(f"signature: 0x{signature.hex()}")
     return 0

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                   f"block {info['block']}; data in {args.data_dir}", highlight=False, soft_wrap=True)
     console.print("[yellow]standalone mode: this worker orders transactions itself — not decentralized[/]")
     print_cluster(info)
-    console.print(f"serving on http://{args.host}:{args.port}  (OpenAPI docs at /docs; Ctrl-C stops)",
+    console.print(f"serving on http://{args.host}:{args.port}  (dashboard at /, OpenAPI docs at /docs; Ctrl-C stops)",
                   highlight=False)
     try:
         serve(worker, args.host, args.port, log_level="warning")

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from phat_runtime.errors import PhatError
 from phat_runtime.rpc.bodies import WIRE_VERSION
+from phat_runtime.rpc.dashboard import mount_dashboard
 from phat_runtime.rpc.fastpath import FastPath, RpcLimits, RpcMetrics
 from phat_runtime.worker.error_codes import ERROR_CODES, RpcError
 from phat_runtime.worker.service import Worker
@@ -128,6 +129,7 @@ def create_app(worker: Worker, limits: RpcLimits | None = None) -> FastPath:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    mount_dashboard(app, fast)  # GET / (docs/operations.md "Dashboard")
     return fast
 
 

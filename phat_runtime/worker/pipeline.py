@@ -19,7 +19,9 @@ only of refusals is not produced at all.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from phat_runtime.codec.messages import EventRecord, Outcome, RequestKind
@@ -32,6 +34,8 @@ from phat_runtime.state.kv import Overlay
 from phat_runtime.types import AccountId, CodeHash, ExecutionMode
 from phat_runtime.worker.contract_meta import METADATA
 from phat_runtime.worker.limits import BlockLimits, Quotas
+
+log = logging.getLogger(__name__)
 
 #: Applied requests: b"R" ‖ origin ‖ nonce → deadline (u64 LE). Part of the state root.
 APPLIED = b"R"
@@ -121,6 +125,10 @@ class BlockPipeline:
         self.cluster = cluster
         self.limits = limits or BlockLimits()
         self._plain_height = 0  # stores without checkpoints (MemoryBackend) count here
+        #: Called with every committed block, on the applying thread, after the commit (the
+        #: dashboard's ring of recent blocks, ``rpc/dashboard.py``). Must be quick; an
+        #: observer that raises is logged and changes nothing.
+        self.observers: list[Callable[[BlockResult], None]] = []
 
     @property
     def height(self) -> int:
@@ -167,6 +175,11 @@ class BlockPipeline:
         result.checkpoint = self.cluster.commit_block(number, block_hash)
         if result.checkpoint is None:
             self._plain_height = number
+        for observe in self.observers:
+            try:
+                observe(result)
+            except Exception:
+                log.exception("a block observer failed on block %d (the block is committed)", number)
         return result
 
     def _apply(self, view: Cluster, overlay: Overlay, tx: Transaction, block: BlockContext,
