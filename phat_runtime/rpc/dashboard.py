@@ -1,7 +1,8 @@
 """The worker dashboard at ``/``: one server-rendered HTML page, no JavaScript, no CDN.
 
 It shows the worker's identity, platform and attestation verdict (loudly marked when the TEE
-is simulated), mode and cluster (and on a chain its status and published checkpoints), the
+is simulated), mode and cluster (and on a chain its status, the checkpoints published there and
+the messages this worker rejected), the
 last blocks with their state roots, the deployed contracts, query/transaction rates and pool
 use, and — to a deployer who signed in (``rpc/signin.py``) — the logs of their contracts.
 
@@ -10,8 +11,9 @@ Safety:
 * every value is escaped by the template engine (Jinja2 autoescape): contract names and log
   messages are attacker-controlled; a strict Content-Security-Policy (no script at all)
   backs that up;
-* the page is built on a read thread through one committed read view: it never blocks the
-  event loop, and at most two renders run at once, so it cannot starve the API's reads;
+* the page is built on a read thread from committed read views: it never blocks the event
+  loop, at most two renders run at once, so it cannot starve the API's reads, and the page
+  without a session is rendered at most once a second however often it is loaded;
 * logs leave the worker in plaintext on this page, unlike ``/v2/logs``, so the page shows
   them only on the simulated platform (the host is trusted there anyway) and only to a
   browser on the worker's own machine (loopback); POSTs from another origin are refused and
@@ -39,11 +41,16 @@ from phat_runtime.rpc import dashboard_data as data
 from phat_runtime.rpc.bodies import WIRE_VERSION
 from phat_runtime.rpc.fastpath import FastPath
 from phat_runtime.rpc.signin import DeployerSession, SignIns
+from phat_runtime.tee.platform import KIND_SIMULATED
 from phat_runtime.worker.error_codes import RpcError
 
 SESSION_COOKIE = "phat_dashboard_session"
 CHALLENGE_COOKIE = "phat_dashboard_challenge"
 MAX_FORM = 4096
+#: Renders at once (each on a read thread); the rest wait on the event loop without a thread.
+RENDERS_AT_ONCE = 2
+#: How long the page without a session is served again before it is rendered anew (seconds).
+SHARED_PAGE_S = 1.0
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
@@ -75,6 +82,7 @@ class Dashboard:
         self.meter = data.LoadMeter(fast.metrics)
         self.started_ms = int(time.time() * 1000)
         self._renders: asyncio.Semaphore | None = None
+        self._shared: tuple[tuple[str | None, int | None], float, str] | None = None
         self._ticking = False
         self._attestation: tuple[float, dict[str, Any]] | None = None
         env = Environment(loader=PackageLoader("phat_runtime.rpc", "templates"), autoescape=True,
@@ -86,7 +94,7 @@ class Dashboard:
     # --- who may see logs ----------------------------------------------------------------------
     def logs_blocked(self, request: Request) -> str | None:
         """Why this browser may not sign in to read logs here, or None."""
-        if self.worker.quote.kind != "simulated":
+        if self.worker.quote.kind != KIND_SIMULATED:
             return ("On a hardware TEE this page never shows logs: it leaves the enclave as plain HTTP "
                     "through the host the TEE protects them from. Read them end-to-end encrypted with "
                     "`phat logs ADDRESS`.")
@@ -106,12 +114,23 @@ class Dashboard:
         session = self.signins.session(request.cookies.get(SESSION_COOKIE))
         pending = None if session else self.signins.pending(request.cookies.get(CHALLENGE_COOKIE))
         refresh = request.query_params.get("refresh", "")
-        every = min(max(int(refresh), 2), 300) if refresh.isdigit() and not pending else None
+        every = min(max(int(refresh), 2), 300) if refresh.isdigit() and len(refresh) <= 4 and not pending else None
+        blocked = self.logs_blocked(request)
+        # The page everyone sees (no session, challenge or error) is shared for a second, so a
+        # client reloading in a loop costs one render a second, not the API's CPU.
+        key = (blocked, every) if session is None and pending is None and error is None else None
         if self._renders is None:
-            self._renders = asyncio.Semaphore(2)
+            self._renders = asyncio.Semaphore(RENDERS_AT_ONCE)
         async with self._renders:
-            html: str = await self.fast.in_thread(self.fast.read_threads, self.render, session, pending,
-                                                  self.logs_blocked(request), error, every)
+            cached = self._shared
+            if key is not None and cached is not None and cached[0] == key and \
+                    time.monotonic() - cached[1] < SHARED_PAGE_S:
+                html = cached[2]
+            else:
+                html = await self.fast.in_thread(self.fast.read_threads, self.render, session, pending,
+                                                 blocked, error, every)
+                if key is not None:
+                    self._shared = (key, time.monotonic(), html)
         return HTMLResponse(html, status_code=status, headers=HEADERS)
 
     def render(self, session: DeployerSession | None, pending: str | None, blocked: str | None,
@@ -119,17 +138,17 @@ class Dashboard:
         worker, fast = self.worker, self.fast
         info = worker.info()
         rows, total = data.contracts(worker)
-        published, published_error = None, None
+        on_chain, chain_error = None, None
         try:
-            published = data.published_checkpoints(worker)
-        except PhatError as exc:
-            published_error = str(exc)
+            on_chain = data.chain_records(worker)
+        except PhatError as exc:  # the journal unreadable: say so, show the rest
+            chain_error = str(exc)
         logs = data.deployer_logs(worker, session.account) if session is not None and blocked is None else None
         return self.template.render(
             info=info, wire_version=WIRE_VERSION, identity_ss58=to_ss58(worker.identity.public_key),
             started_ms=self.started_ms, now_ms=int(time.time() * 1000), refresh=refresh,
             attestation=self._verdict(), blocks=self.blocks.recent(), contracts=rows, contracts_total=total,
-            chain=info.get("chain"), published=published, published_error=published_error,
+            chain=info.get("chain"), on_chain=on_chain, chain_error=chain_error,
             load=self.meter.snapshot(), pool=worker.pool, tx_waiting=fast.tx_admitted, limits=fast.limits,
             sessions=len(fast.sessions),
             signed_in=None if session is None else {

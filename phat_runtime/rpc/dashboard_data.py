@@ -1,5 +1,5 @@
 """What the worker dashboard shows, read from the worker: recent blocks, load, attestation,
-contracts and a deployer's logs. Plain data for ``templates/dashboard.html``; no HTML here.
+contracts, a deployer's logs and, on a chain, published checkpoints and rejections. Plain data for ``templates/dashboard.html``; no HTML here.
 
 Everything that reads state goes through one ``worker.store.reader()`` view (a consistent
 committed block) and runs on a read thread, never on the event loop (``rpc/dashboard.py``).
@@ -33,6 +33,8 @@ CONTRACTS_SHOWN = 100
 LOGS_SHOWN = 50
 #: Contracts of one deployer whose logs are shown.
 LOG_CONTRACTS = 20
+#: Published checkpoints and rejections shown on a chain (newest first).
+CHAIN_ROWS = 12
 #: Rates are averaged over this window (seconds).
 RATE_WINDOW_S = 60.0
 
@@ -217,10 +219,10 @@ def deployer_logs(worker: Worker, account: bytes) -> list[tuple[ContractRow, lis
     return out
 
 
-def published_checkpoints(worker: Worker, limit: int = RECENT_BLOCKS) -> list[dict[str, Any]] | None:
-    """On a chain, the state roots published there (``Worker.checkpoints``), else None."""
-    read = getattr(worker, "checkpoints", None)
-    if read is None or getattr(worker, "chain", None) is None:
+def chain_records(worker: Worker, limit: int = CHAIN_ROWS) -> dict[str, list[dict[str, Any]]] | None:
+    """On a chain, the newest state roots published there next to this worker's own
+    (``Worker.checkpoints``) and the newest messages it rejected (``Worker.rejections``);
+    None for a standalone worker. Reads the worker's chain journal (SQLite): a read thread only."""
+    if worker.chain is None:
         return None
-    rows: list[dict[str, Any]] = read(limit=limit)
-    return rows
+    return {"checkpoints": worker.checkpoints(limit=limit), "rejections": worker.rejections(limit=limit)}

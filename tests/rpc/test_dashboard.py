@@ -85,6 +85,8 @@ def test_page_shows_identity_attestation_blocks_and_contracts(served, browser, a
     # Load: the transactions counted, the pool shown.
     assert re.search(r"\(3 committed, 0 refused since start\)", page), page  # upload, instantiate, flip
     assert f"of {worker.pool.max_in_flight} running + {worker.pool.backlog} waiting" in page
+    # Standalone: said so, and no chain panels (tests/chain/test_chain_dashboard.py has those).
+    assert "Mode: standalone" in page and 'id="checkpoints"' not in page and 'id="rejections"' not in page
     assert browser.get("/dashboard.css").headers["content-type"].startswith("text/css")
 
 
@@ -223,22 +225,6 @@ def test_hardware_tee_page_shows_claims_and_never_logs(tmp_path: Path) -> None:
         worker.stop()
 
 
-def test_chain_fields_and_published_checkpoints_are_rendered(served, browser, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    worker, _ = served
-    plain = worker.info
-    chain = {"url": "ws://127.0.0.1:9944", "connected": True, "last_block": 42, "last_hash": "0x" + "ab" * 32,
-             "published_checkpoint": 40, "error": None}
-    monkeypatch.setattr(worker, "info", lambda: {**plain(), "mode": "chain", "note": "chain mode <b>", "chain": chain})
-    monkeypatch.setattr(worker, "chain", object(), raising=False)
-    rows = [{"worker": "5Gx", "block": 40, "published_root": "0x" + "cd" * 32, "agrees": True}]
-    monkeypatch.setattr(worker, "checkpoints", lambda limit: rows[:limit], raising=False)
-    page = browser.get("/").text
-    assert "Mode: chain" in page and "chain mode &lt;b&gt;" in page
-    assert "ws://127.0.0.1:9944" in page and "last block" in page and ">42<" in page
-    assert "Checkpoints published on chain" in page and "published root" in page
-    assert 'title="0x' + "cd" * 32 + '"' in page
-
-
 def test_page_is_built_on_a_read_thread(served, browser, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     seen: list[str] = []
     real = dashboard_data.contracts
@@ -262,3 +248,37 @@ def test_a_failing_block_observer_changes_nothing(served, alice, caplog) -> None
     flipper = client.deploy(FLIPPER, "new", [True], signer=alice)  # blocks commit regardless
     assert flipper.query("get", signer=alice).output is True
     assert "a block observer failed" in caplog.text
+
+
+def test_the_page_without_a_session_is_shared_not_rerendered(served, browser, alice, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A client reloading in a loop costs one render per SHARED_PAGE_S, not one per request."""
+    from phat_runtime.rpc import dashboard
+
+    renders: list[str] = []
+    real = dashboard_data.contracts
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        renders.append("deployer" if kw.get("deployer") else "all")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(dashboard_data, "contracts", spy)
+    monkeypatch.setattr(dashboard, "SHARED_PAGE_S", 3600.0)
+    pages = [browser.get("/").text for _ in range(5)]
+    assert renders == ["all"] and len(set(pages)) == 1
+    # A signed-in page is the deployer's own: rendered each time, never shared.
+    sign_in(browser, alice)
+    renders.clear()
+    for _ in range(2):
+        assert "Signed in as" in browser.get("/").text
+    assert renders == ["all", "deployer"] * 2
+    # Nor is a page with an error shared (the form of another site, refused).
+    assert browser.post("/dashboard/challenge", headers={"origin": "http://evil.example"}).status_code == 403
+    with httpx.Client(base_url=browser.base_url) as anonymous:
+        assert "from the dashboard itself" not in anonymous.get("/").text
+    # Once the shared page is old, the next load renders anew.
+    monkeypatch.setattr(dashboard, "SHARED_PAGE_S", 0.0)
+    renders.clear()
+    browser.cookies.clear()
+    browser.get("/")
+    browser.get("/")
+    assert renders == ["all", "all"]
