@@ -123,7 +123,7 @@ def _worker(args: argparse.Namespace) -> int:
     console.print(f"following {args.chain} from block {max(args.start_block, info['block'] + 1)}"
                   + ("; [red]DEVELOPMENT cluster key (anyone can derive it)[/]" if args.dev_cluster_key else ""))
     print_cluster(info)
-    console.print(f"serving on http://{args.host}:{args.port}  (Ctrl-C stops)", highlight=False)
+    console.print(f"serving on http://{args.host}:{args.port}  (dashboard at /; Ctrl-C stops)", highlight=False)
     try:
         serve(worker, args.host, args.port, log_level="warning")
     except KeyboardInterrupt:

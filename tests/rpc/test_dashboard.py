@@ -87,6 +87,10 @@ def test_page_shows_identity_attestation_blocks_and_contracts(served, browser, a
     assert f"of {worker.pool.max_in_flight} running + {worker.pool.backlog} waiting" in page
     # Standalone: said so, and no chain panels (tests/chain/test_chain_dashboard.py has those).
     assert "Mode: standalone" in page and 'id="checkpoints"' not in page and 'id="rejections"' not in page
+    owner, system = info["cluster_owner"], info["system_contract"]
+    for label, account in (("cluster owner", owner), ("system contract", system)):
+        hex_, ss58 = account["address_hex"], account["address"]
+        assert f'<dt>{label}</dt><dd><code title="{hex_}">{ss58}</code>' in page
     assert browser.get("/dashboard.css").headers["content-type"].startswith("text/css")
 
 
