@@ -63,10 +63,14 @@ the code. The tree::
     │                               error code (``code``, HTTP ``status``); safe to show
     ├── BodyError                   (rpc/bodies.py) a body that is not a well-formed v2 frame
     ├── VerificationError           (rpc/channel.py) the worker's attestation or a receipt did
-    │                               not verify: do not trust the response
+    │   │                           not verify: do not trust the response
+    │   └── UntrustedWorker         (rpc/cluster_directory.py) the worker is not a live member
+    │                               of the cluster on chain (unregistered, failed, revoked)
     ├── WorkerError                 (rpc/channel.py) the worker refused a client's request
     ├── WorkerUnreachable           (rpc/channel.py) no HTTP exchange with the worker was possible
-    │   └── WorkerTimeout           (rpc/channel.py) connected, but no answer in time
+    │   ├── WorkerTimeout           (rpc/channel.py) connected, but no answer in time
+    │   └── ClusterUnreachable      (rpc/cluster_client.py) no live worker of the cluster
+    │                               answered (names each one's failure)
     └── DeployFailed                (testing/harness.py, tests only; also an AssertionError) a
                                     test harness constructor did not succeed
 

@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Commands shown in the docs that no test runs, and why. Every other command in a ```bash
 #: block of README.md, docs/*.md or contracts_examples/README.md is run verbatim by a test
 #: (tests/test_docs_commands.py checks that each such file has a runner).
+_CLUSTER_DOCS = ("needs `phat devnet` with registered workers; tests/chain/test_cluster_client.py runs "
+                 "these commands, taken from docs/operations.md, against chopsticks")
 NOT_RUN = {
     "python3 -m venv .venv && . .venv/bin/activate && pip install -e .":
         "installs from PyPI into a new venv: what CI's own setup (.ci/run) does",
@@ -50,6 +52,17 @@ NOT_RUN = {
     "cargo contract new my_counter": "needs the ink! toolchain (cargo-contract), not installed here",
     "cd my_counter && cargo contract build --release": "needs the ink! toolchain, not installed here",
 }
+
+
+def section_commands(path: Path, heading: str) -> list[str]:
+    """The command lines of the ```bash blocks under ``## heading`` (up to the next ``## ``)."""
+    text = path.read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return [line.strip() for block in re.findall(r"^```bash\n(.*?)^```", text, flags=re.S | re.M)
+            for line in block.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+NOT_RUN.update({command: _CLUSTER_DOCS for command in section_commands(ROOT / "docs" / "operations.md",
+                                                                        "Using a cluster")})
 #: Commands that keep running, and the port each listens on unless it says ``--port N``.
 BACKGROUND = {"phat serve": 8000, "python -m phat_runtime.testing.chat_stub": 8081}
 COMMAND_TIMEOUT_S = 300

@@ -88,7 +88,9 @@ def worker_url(text: str) -> str:
 
 
 def add_connection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", type=worker_url, default=DEFAULT_URL, help="worker URL (env PHAT_URL)")
+    p.add_argument("--url", type=worker_url, default=os.environ.get("PHAT_URL"),
+                   help=f"worker URL (env PHAT_URL; default {DEFAULT_URL} — or, with --chain and "
+                        "--cluster, any live worker of the cluster the chain lists)")
     p.add_argument("--suri", default=os.environ.get("PHAT_SURI", "//Alice"),
                    help="signer: a dev account (alice, //Bob) or a 0x-hex 32-byte sr25519 seed "
                         "(env PHAT_SURI)")
@@ -96,13 +98,22 @@ def add_connection_args(p: argparse.ArgumentParser) -> None:
     trust.add_argument("--policy", type=Path, metavar="FILE", help="attestation policy file (JSON/TOML) the worker must pass")
     trust.add_argument("--dev", action="store_true",
                        help="accept a simulated TEE worker (development only — not secure)")
-    p.add_argument("--chain", metavar="WS", default=os.environ.get("PHAT_CHAIN"),
-                   help="chain mode: send transactions as chain messages to this node (ws://…; env "
-                        "PHAT_CHAIN); --url names a worker of the cluster that reads the outcome")
-    p.add_argument("--cluster", metavar="ID", default=os.environ.get("PHAT_CLUSTER"),
-                   help="the cluster id (0x-hex) the chain messages are for (env PHAT_CLUSTER)")
+    add_chain_cluster_args(p, "chain mode: transactions go as chain messages to this node, and without "
+                        "--url the cluster's live workers are read from it (ws://…; env PHAT_CHAIN)",
+                     required=False)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--hex", action="store_true", help="print addresses as 0x-hex instead of SS58")
+
+
+def add_chain_cluster_args(p: argparse.ArgumentParser, chain_help: str, *, required: bool) -> None:
+    """``--chain WS --cluster ID [--since N]``: a cluster as the chain defines it."""
+    chain, cluster = os.environ.get("PHAT_CHAIN"), os.environ.get("PHAT_CLUSTER")
+    p.add_argument("--chain", metavar="WS", default=chain, required=required and chain is None, help=chain_help)
+    p.add_argument("--cluster", metavar="ID", default=cluster, required=required and cluster is None,
+                   help="the cluster id (0x-hex; env PHAT_CLUSTER)")
+    p.add_argument("--since", type=positive_int, default=1, metavar="N",
+                   help="first chain block to scan for the cluster's membership (the block that created "
+                        "it, or earlier); scans are cached in ~/.cache/phat (env PHAT_CACHE_DIR)")
 
 
 def add_platform_args(p: argparse.ArgumentParser) -> None:
@@ -172,17 +183,27 @@ def parse_address(text: str, what: str = "address") -> bytes:
         raise ConfigError(f"{what} {text!r}: {exc}") from None
 
 
-def connect(args: argparse.Namespace) -> Any:
-    from phat_runtime.rpc.client import VerificationError, WorkerClient, development_policy
+def client_policy(args: argparse.Namespace) -> Any:
+    """The attestation policy workers must pass: --dev, --policy FILE, or the strict default."""
+    from phat_runtime.rpc.client import development_policy
     from phat_runtime.tee.policy import Policy, load_policy
 
     if args.dev:
-        policy = development_policy()
-    elif args.policy:
-        policy = load_policy(args.policy)
-    else:
-        policy = Policy()
-    client = WorkerClient(args.url, policy=policy)
+        return development_policy()
+    if args.policy:
+        return load_policy(args.policy)
+    return Policy()
+
+
+def connect(args: argparse.Namespace) -> Any:
+    """The client a command talks through: one worker (``--url``), one worker plus the chain
+    (``--url`` with ``--chain``; deploy and tx), or the whole cluster (``--chain --cluster``
+    without ``--url``)."""
+    from phat_runtime.rpc.client import VerificationError, WorkerClient
+
+    if args.chain and not args.url:
+        return connect_cluster(args)
+    client = WorkerClient(args.url or DEFAULT_URL, policy=client_policy(args))
     args.client = client  # closed by the command runner
     try:
         client.attest()
@@ -196,9 +217,7 @@ def connect(args: argparse.Namespace) -> Any:
     return client
 
 
-def _through_chain(args: argparse.Namespace, client: Any) -> Any:
-    from phat_runtime.rpc.chain_client import ChainClient
-
+def cluster_of(args: argparse.Namespace) -> bytes:
     if not args.cluster:
         raise ConfigError("--chain needs --cluster ID (the 0x-hex cluster id `phat devnet` printed)")
     try:
@@ -207,7 +226,32 @@ def _through_chain(args: argparse.Namespace, client: Any) -> Any:
         cluster = b""
     if len(cluster) != 32:
         raise ConfigError(f"--cluster {args.cluster!r} is not a 0x-hex 32-byte cluster id")
-    chain = ChainClient(args.chain, cluster, client)
+    return cluster
+
+
+def read_directory(directory: Any) -> None:
+    """Scan the chain for the cluster's membership, showing progress on a long scan."""
+    with console.status(f"reading cluster membership from {directory.node.url}…") as status:
+        directory.refresh(lambda done, total: status.update(
+            f"reading cluster membership from {directory.node.url}: block {done:,} of {total:,}"))
+
+
+def connect_cluster(args: argparse.Namespace) -> Any:
+    from phat_runtime.rpc.cluster_client import ClusterClient
+
+    client = ClusterClient(args.chain, cluster_of(args), policy=client_policy(args), since=args.since)
+    args.chain_client = client  # closed by the command runner
+    read_directory(client.directory)
+    if not client.directory.live_workers():
+        raise ConfigError(f"cluster {args.cluster} has no live worker on chain (none registered and "
+                          "passed its policy, or all revoked): see `phat workers`")
+    return client
+
+
+def _through_chain(args: argparse.Namespace, client: Any) -> Any:
+    from phat_runtime.rpc.chain_client import ChainClient
+
+    chain = ChainClient(args.chain, cluster_of(args), client)
     args.chain_client = chain
     return chain
 
@@ -236,6 +280,6 @@ def fail(message: str) -> int:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    return str(value)
+    from phat_runtime.rpc.receipt_file import jsonable
+
+    return jsonable(value)

@@ -8,6 +8,7 @@ or dev names (``alice``, ``//Bob``), also inside ``--args``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -19,6 +20,7 @@ from typing import Any
 from rich.table import Table
 
 from phat_runtime.cli.common import (
+    DEFAULT_URL,
     add_connection_args,
     add_subcommands,
     connect,
@@ -63,6 +65,9 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--value", type=int, default=0, help="balance sent with the call")
         p.add_argument("--metadata", type=Path, default=None,
                        help="metadata (.contract/.json) if the worker has none for this contract")
+        p.add_argument("--save", type=Path, default=None, metavar="FILE",
+                       help="also write the result with its receipt as JSON to FILE (a receipt file "
+                            "`phat verify-receipt` checks)")
         add_connection_args(p)
 
     logs = sub.add_parser("logs", help="a contract's logs, kept in the worker's memory (deployer only)")
@@ -85,6 +90,7 @@ def add_parsers(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     command = {"deploy": _deploy, "query": _call, "tx": _call, "logs": _logs, "keys": _keys}[args.command]
     from phat_runtime.rpc.client import WorkerError
+    from phat_runtime.rpc.cluster_client import ClusterUnreachable
 
     try:
         return command(args)
@@ -92,8 +98,14 @@ def run(args: argparse.Namespace) -> int:
         if exc.code != "unknown_contract" or not hasattr(args, "address"):
             raise
         shown = show_address(parse_address(args.address), args)
-        raise ConfigError(f"no contract at {shown} on {args.url}: check the address (`phat deploy` "
-                          "prints it) and --url") from None
+        where = args.url or ("cluster " + args.cluster if args.chain else DEFAULT_URL)
+        raise ConfigError(f"no contract at {shown} on {where}: check the address (`phat deploy` "
+                          "prints it) and --url / --cluster") from None
+    except ClusterUnreachable as exc:
+        if "simulated" in str(exc) and not getattr(args, "dev", False):
+            raise ConfigError(f"{exc}; the cluster's workers run the simulated TEE: pass --dev to accept "
+                              "them (development only) or --policy FILE") from None
+        raise
     finally:
         for name in ("client", "chain_client"):
             client = getattr(args, name, None)
@@ -180,6 +192,8 @@ def _metadata_for(args: argparse.Namespace, client: Any, address: bytes) -> Cont
 
 
 def _call(args: argparse.Namespace) -> int:
+    from phat_runtime.rpc.receipt_file import FORMAT, jsonable, receipt_fields
+
     signer = signer_from(args.suri)
     address = parse_address(args.address, "contract address")
     call_args = parse_args_json(args.args)
@@ -198,11 +212,12 @@ def _call(args: argparse.Namespace) -> int:
         "events": [{"label": getattr(e, "label", None), "args": getattr(e, "args", None)} for e in result.events],
         "gas_used": outcome.gas_used, "debug_message": outcome.debug_message,
         "writes_discarded": discarded,
-        "receipt": {"worker": to_ss58(receipt.worker), "block": receipt.block,
-                    "state_root": receipt.state_root, "request_hash": receipt.request_hash,
-                    "output_hash": receipt.output_hash, "signature": receipt.signature,
-                    "verified": True},
+        "format": FORMAT, "contract": "0x" + address.hex(), "message": args.message,
+        "outcome": "0x" + outcome.encode().hex(),
+        "receipt": {**receipt_fields(receipt), "verified": True},
     }
+    if args.save is not None:
+        args.save.write_text(json.dumps(data, indent=2, default=jsonable) + "\n")
     table = Table(show_header=False, title=f"{metadata.name}.{args.message} ({args.command})")
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
@@ -219,6 +234,8 @@ def _call(args: argparse.Namespace) -> int:
                               f"discarded — use `phat tx` to commit them")
     table.add_row("receipt", f"block {receipt.block}, state root 0x{receipt.state_root.hex()[:16]}…, "
                   f"signed by worker {show_address(receipt.worker, args)} [green]verified[/]")
+    if args.save is not None:
+        table.add_row("saved", f"{args.save} (`phat verify-receipt {args.save}` checks it)")
     emit(args, data, table)
     return 0 if outcome.error_kind is None else 1
 
@@ -243,8 +260,6 @@ def _fetch_logs(client: Any, address: bytes, signer: Any, since: int) -> list[di
 
 
 def _logs(args: argparse.Namespace) -> int:
-    import json
-
     signer = signer_from(args.suri)
     address = parse_address(args.address, "contract address")
     client = connect(args)

@@ -32,11 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--local", action="store_true",
                       help="in-process only: no worker, no RPC (the LocalCluster API)")
 
-    from phat_runtime.cli import chain, contracts, serve
+    from phat_runtime.cli import chain, contracts, serve, workers
 
     serve.add_parser(sub)
     chain.add_parsers(sub)
     contracts.add_parsers(sub)
+    workers.add_parsers(sub)
 
     bench = sub.add_parser("bench", help="run the query benchmark (ours vs bare wasmtime)")
     bench.add_argument("--iterations", type=positive_int, default=2000, help="calls per measurement")
@@ -68,6 +69,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from phat_runtime.cli import contracts
 
         return contracts.run(args)
+    if args.command in ("workers", "verify-receipt"):
+        from phat_runtime.cli import workers
+
+        return workers.run(args)
     if args.command == "bench":
         from phat_runtime.cli.bench import run_bench
 
