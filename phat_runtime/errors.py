@@ -71,6 +71,8 @@ the code. The tree::
     │   ├── WorkerTimeout           (rpc/channel.py) connected, but no answer in time
     │   └── ClusterUnreachable      (rpc/cluster_client.py) no live worker of the cluster
     │                               answered (names each one's failure)
+    ├── ControlClosed               (rpc/control.py) a query process's control channel to the
+    │                               worker's main process went away
     └── DeployFailed                (testing/harness.py, tests only; also an AssertionError) a
                                     test harness constructor did not succeed
 

@@ -39,6 +39,8 @@ def add_parser(sub: Any) -> None:
     add_platform_args(p)
     add_cluster_args(p)
     p.add_argument("--query-timeout-ms", type=int, default=10_000, metavar="MS", help="wall clock per query (5000–600000)")
+    p.add_argument("--query-processes", type=_count, default=os.cpu_count() or 1, metavar="N",
+                   help="processes answering queries on every core (0: in the worker's process)")
     p.add_argument("--allow-loopback-egress", action="store_true",
                    help="let contracts' HTTP requests reach loopback/private addresses (development)")
 
@@ -76,8 +78,12 @@ def run(args: argparse.Namespace) -> int:
     print_cluster(info)
     console.print(f"serving on http://{args.host}:{args.port}  (dashboard at /, OpenAPI docs at /docs; Ctrl-C stops)",
                   highlight=False)
+    if args.query_processes:
+        console.print(f"{args.query_processes} query processes answer queries; this process applies blocks",
+                      highlight=False)
     try:
-        serve(worker, args.host, args.port, log_level="warning")
+        serve(worker, args.host, args.port, log_level="warning", query_processes=args.query_processes,
+              allow_loopback_egress=args.allow_loopback_egress)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a worker is stopped; serve() has stopped it cleanly
     console.print(f"worker stopped; state kept in {args.data_dir}", highlight=False, soft_wrap=True)
@@ -97,6 +103,12 @@ def print_cluster(info: dict[str, Any]) -> None:
     if owner["address_hex"] == "0x" + dev_account("alice").hex():
         console.print("[yellow]the cluster owner is the development account alice, whose key is "
                       "public: pass --cluster-owner for anything but development[/]")
+
+
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of processes (0 or more)")
+    return int(value)
 
 
 def check_port_free(host: str, port: int) -> None:

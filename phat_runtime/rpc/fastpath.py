@@ -31,9 +31,11 @@ from phat_runtime.rpc.sessions import (
     DEFAULT_MAX_SESSIONS,
     DEFAULT_SESSION_LIFETIME_S,
     RpcSession,
+    SessionPeers,
     SessionTable,
 )
 from phat_runtime.worker.error_codes import RpcError
+from phat_runtime.worker.query_process import QueryService
 from phat_runtime.worker.service import Worker
 
 log = logging.getLogger(__name__)
@@ -76,24 +78,33 @@ class RpcMetrics:
 
 
 class FastPath:
-    def __init__(self, worker: Worker, fallback: ASGIApp, limits: RpcLimits, metrics: RpcMetrics) -> None:
+    """The encrypted routes. ``queries`` answers sessions and queries; ``worker`` (the process
+    that owns the worker) adds ``/v2/tx``, ``/v2/logs`` and ``/v2/result`` — a query process has none and its
+    ``fallback`` forwards those to the worker's process. ``peers`` shares sessions between the
+    processes of one worker (``rpc/sessions.py``)."""
+
+    def __init__(self, queries: QueryService, fallback: ASGIApp, limits: RpcLimits, metrics: RpcMetrics,
+                 worker: Worker | None = None, peers: SessionPeers | None = None) -> None:
+        self.queries = queries
         self.worker = worker
         self.fallback = fallback
         self.limits = limits
         self.metrics = metrics
-        self.sessions = SessionTable(worker.session_keys, max_sessions=limits.max_sessions,
-                                     lifetime_s=limits.session_lifetime_s)
+        self.sessions = SessionTable(queries.session_keys, max_sessions=limits.max_sessions,
+                                     lifetime_s=limits.session_lifetime_s, peers=peers)
         # Room for every query the pool admits plus a few to answer pool_full at once.
-        self.query_threads = ThreadPoolExecutor(worker.pool.max_in_flight + worker.pool.backlog + 4,
+        self.query_threads = ThreadPoolExecutor(queries.pool.max_in_flight + queries.pool.backlog + 4,
                                                 thread_name_prefix="phat-query")
         self.tx_threads = ThreadPoolExecutor(limits.tx_queue, thread_name_prefix="phat-tx")
         self.read_threads = ThreadPoolExecutor(limits.read_threads, thread_name_prefix="phat-read")
         self.tx_admitted = 0  # only touched on the event loop
+        #: Set in a query process: its number, sent as ``x-phat-query-process`` on its answers.
+        self.index: int | None = None
         self._queries_ok = metrics.queries.labels("ok")  # looked up once: it is on every query
         self.routes: dict[str, Callable[[Read], Awaitable[bytes]]] = {
-            "/v2/session": self._session, "/v2/query": self._query, "/v2/tx": self._tx, "/v2/logs": self._logs,
-            "/v2/result": self._result,
-        }
+            "/v2/session": self._session, "/v2/query": self._query}
+        if worker is not None:
+            self.routes.update({"/v2/tx": self._tx, "/v2/logs": self._logs, "/v2/result": self._result})
 
     def close(self) -> None:
         for pool in (self.query_threads, self.tx_threads, self.read_threads):
@@ -119,8 +130,10 @@ class FastPath:
             log.exception("internal error on %s", scope["path"])
             err = RpcError("internal", f"internal error ({type(exc).__name__}); nothing was changed")
             status, answer, content_type = err.status, json.dumps(err.to_json()).encode(), "application/json"
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", content_type.encode()), (b"content-length", str(len(answer)).encode())]})
+        headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(answer)).encode())]
+        if self.index is not None:
+            headers.append((b"x-phat-query-process", str(self.index).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
 
     @staticmethod
@@ -143,10 +156,16 @@ class FastPath:
         body = await read()
         started = time.perf_counter()
         try:
-            answer: bytes = await self.in_thread(self.query_threads, self._run_query, body)
+            session, counter, request = self._open(body, Route.QUERY)
+            # A short, pure query is answered here; anything else finishes in a query thread
+            # (worker/query_process.py says when running on the event loop is safe).
+            result = self.queries.query_inline(request)
+            if callable(result):
+                result = await self.in_thread(self.query_threads, result)
         except RpcError as exc:
             self.metrics.queries.labels(exc.code).inc()
             raise
+        answer = bodies.seal_response(session.keys, counter, Route.QUERY, bodies.encode_result(*result))
         self._queries_ok.inc()
         self.metrics.query_seconds.observe(time.perf_counter() - started)
         return answer
@@ -196,13 +215,9 @@ class FastPath:
         except (DecodeError, ValueError) as exc:
             raise RpcError("bad_request", f"not a SignedRequest: {exc}") from None
 
-    def _run_query(self, body: bytes) -> bytes:
-        session, counter, request = self._open(body, Route.QUERY)
-        plaintext = bodies.encode_result(*self.worker.query(request))
-        return bodies.seal_response(session.keys, counter, Route.QUERY, plaintext)
-
     def _run_tx(self, body: bytes) -> bytes:
         session, counter, request = self._open(body, Route.TX)
+        assert self.worker is not None  # the route exists only with a worker
         plaintext = bodies.encode_result(*self.worker.submit(request))
         return bodies.seal_response(session.keys, counter, Route.TX, plaintext)
 
@@ -211,6 +226,7 @@ class FastPath:
         session, counter, request = self._open(body, Route.RESULT)
         if request.kind is not RequestKind.RESULT:
             raise RpcError("wrong_kind", f"a {request.kind.name} request is not a result read")
+        assert self.worker is not None  # the route exists only with a worker
         plaintext = bodies.encode_result(*self.worker.chain_result(request))
         return bodies.seal_response(session.keys, counter, Route.RESULT, plaintext)
 
@@ -221,6 +237,7 @@ class FastPath:
             raise RpcError("wrong_kind", f"a {request.kind.name} request is not a log read; it goes to "
                            + ("/v2/query" if request.kind is RequestKind.QUERY else "/v2/tx"))
         worker = self.worker
+        assert worker is not None  # the route exists only with a worker
         worker.check_request(request)  # addressed to this worker, signed by its origin
         try:
             since, limit = decode_logs_query(request.payload)

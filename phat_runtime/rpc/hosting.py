@@ -6,10 +6,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Any
 
 import uvicorn
 
 from phat_runtime.rpc.fastpath import FastPath
+from phat_runtime.rpc.processes import QueryProcesses, private_socket, public_socket
 from phat_runtime.rpc.server import RpcLimits, create_app
 from phat_runtime.worker.service import Worker
 
@@ -27,28 +29,58 @@ def _server(app: FastPath, host: str, port: int, log_level: str) -> uvicorn.Serv
 
 
 def serve(worker: Worker, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
-          limits: RpcLimits | None = None) -> None:
-    """Serve until interrupted; starts and stops the worker around it."""
+          limits: RpcLimits | None = None, *, query_processes: int = 0,
+          allow_loopback_egress: bool = False) -> None:
+    """Serve until interrupted; starts and stops the worker around it. ``query_processes`` > 0:
+    that many query processes answer on ``host:port`` and this process applies blocks and
+    serves the rest behind them (``rpc/processes.py``)."""
     worker.start()
+    limits = limits or RpcLimits()
     app = create_app(worker, limits)
     try:
-        _server(app, host, port, log_level).run()
+        if query_processes <= 0:
+            _server(app, host, port, log_level).run()
+            return
+        listen = public_socket(host, port)
+        private, address = private_socket()
+        try:
+            with QueryProcesses(worker, app, listen, address, query_processes, limits,
+                                allow_loopback_egress=allow_loopback_egress, log_level=log_level):
+                uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False,
+                                              lifespan="off")).run(sockets=[private])
+        finally:
+            listen.close()
+            private.close()
     finally:
         app.close()
         worker.stop()
 
 
 class ServerThread:
-    """The worker's API on a background thread: ``with ServerThread(worker) as url: ...``."""
+    """The worker's API on a background thread: ``with ServerThread(worker) as url: ...``.
+    ``query_processes`` > 0 starts that many query processes in front (``rpc/processes.py``)."""
 
     def __init__(self, worker: Worker, host: str = "127.0.0.1", port: int | None = None,
-                 limits: RpcLimits | None = None) -> None:
+                 limits: RpcLimits | None = None, *, query_processes: int = 0) -> None:
         self.worker = worker
         self.host = host
         self.port = port or free_port(host)
-        self.app = create_app(worker, limits)
-        self.server = _server(self.app, self.host, self.port, "warning")
-        self.thread = threading.Thread(target=self.server.run, name="phat-rpc", daemon=True)
+        self.limits = limits or RpcLimits()
+        self.app = create_app(worker, self.limits)
+        self.processes: QueryProcesses | None = None
+        self._sockets: list[socket.socket] = []
+        if query_processes > 0:
+            listen = public_socket(self.host, self.port)
+            private, address = private_socket()
+            self._sockets = [listen, private]
+            self.processes = QueryProcesses(worker, self.app, listen, address, query_processes, self.limits)
+            self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False,
+                                                        lifespan="off"))
+            target: Any = lambda: self.server.run(sockets=[private])  # noqa: E731
+        else:
+            self.server = _server(self.app, self.host, self.port, "warning")
+            target = self.server.run
+        self.thread = threading.Thread(target=target, name="phat-rpc", daemon=True)
 
     @property
     def url(self) -> str:
@@ -62,10 +94,16 @@ class ServerThread:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError(f"the RPC server did not start on {self.url}")
             time.sleep(0.02)
+        if self.processes is not None:
+            self.processes.start()
         return self.url
 
     def __exit__(self, *exc: object) -> None:
+        if self.processes is not None:
+            self.processes.stop()
         self.server.should_exit = True
         self.thread.join(timeout=20)
+        for sock in self._sockets:
+            sock.close()
         self.app.close()
         self.worker.stop()

@@ -62,7 +62,7 @@ def create_app(worker: Worker, limits: RpcLimits | None = None) -> FastPath:
                     "Encrypted routes take binary frames (wire format v2, docs/rpc.md).",
     )
     metrics = RpcMetrics()
-    fast = FastPath(worker, app, limits, metrics)
+    fast = FastPath(worker.queries, app, limits, metrics, worker=worker)
 
     @app.exception_handler(RpcError)
     async def _rpc_error(_: Request, exc: RpcError) -> JSONResponse:

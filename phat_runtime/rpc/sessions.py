@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from phat_runtime.crypto.e2e import SessionKeys, new_session_id
 from phat_runtime.rpc.bodies import confirm_tag
@@ -57,15 +58,33 @@ class RpcSession:
     id: bytes
     keys: SessionKeys = field(repr=False)
     expires_at: float
+    client_pk: bytes = b""
     window: ReplayWindow = field(default_factory=ReplayWindow)
 
 
+class SessionPeers(Protocol):
+    """The other processes of the same worker (``rpc/processes.py``): a session opened in one
+    process is published to the others' table, and a process that does not know a session id
+    asks them before answering ``unknown_session``."""
+
+    def publish(self, session_id: bytes, client_pk: bytes, expires_at: float) -> None: ...
+
+    def lookup(self, session_id: bytes) -> tuple[bytes, float] | None:
+        """(client key, expiry on the monotonic clock) of a live session, or None."""
+        ...
+
+
 class SessionTable:
-    """``derive(client_pk, session_id)`` gives the session's keys (the worker's X25519)."""
+    """``derive(client_pk, session_id)`` gives the session's keys (the worker's X25519).
+
+    With ``peers``, sessions are shared by the worker's processes: each process keeps its own
+    replay window per session (a frame replayed to another process opens there once more, and
+    its signed request is then refused by the replay guard all processes share:
+    ``worker/replay.py``)."""
 
     def __init__(self, derive: Callable[[bytes, bytes], SessionKeys], *,
                  max_sessions: int = DEFAULT_MAX_SESSIONS, lifetime_s: int = DEFAULT_SESSION_LIFETIME_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, peers: SessionPeers | None = None) -> None:
         if max_sessions < 1 or lifetime_s < 1:
             raise ValueError("a session table needs room for one session and a lifetime of 1 s or more")
         self._derive = derive
@@ -75,21 +94,47 @@ class SessionTable:
         self._sessions: OrderedDict[bytes, RpcSession] = OrderedDict()
         self._lock = threading.Lock()
         self.evicted = 0
+        self.peers = peers
 
     def open(self, client_pk: bytes) -> tuple[RpcSession, bytes]:
         """A new session for ``client_pk`` and its key confirmation (EnvelopeError for an
         unusable key)."""
         session_id = new_session_id()
         keys = self._derive(client_pk, session_id)
-        session = RpcSession(session_id, keys, self._clock() + self.lifetime_s)
+        session = RpcSession(session_id, keys, self._clock() + self.lifetime_s, client_pk)
+        self.adopt(session)
+        if self.peers is not None:  # before the client learns the id: any process knows it
+            self.peers.publish(session_id, client_pk, session.expires_at)
+        return session, confirm_tag(keys, session_id)
+
+    def adopt(self, session: RpcSession) -> None:
+        """Keep a session (opened here, or by another process of this worker)."""
         with self._lock:
-            self._sessions[session_id] = session
+            self._sessions[session.id] = session
             while len(self._sessions) > self.max_sessions:
                 self._sessions.popitem(last=False)
                 self.evicted += 1
-        return session, confirm_tag(keys, session_id)
+
+    def adopt_remote(self, session_id: bytes, client_pk: bytes, expires_at: float) -> None:
+        """Keep a session another process of this worker opened (its keys derived here: one
+        X25519 per session and process; EnvelopeError for an unusable key)."""
+        self.adopt(RpcSession(session_id, self._derive(client_pk, session_id), expires_at, client_pk))
+
+    def peek(self, session_id: bytes) -> tuple[bytes, float] | None:
+        """(client key, expiry) of the live session with this id, or None (for peers)."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or session.expires_at <= self._clock():
+                return None
+            return session.client_pk, session.expires_at
 
     def get(self, session_id: bytes) -> RpcSession:
+        with self._lock:
+            known = session_id in self._sessions
+        if not known and self.peers is not None:
+            found = self.peers.lookup(session_id)
+            if found is not None:
+                self.adopt_remote(session_id, *found)
         with self._lock:
             session = self._sessions.get(session_id)
             if session is not None and session.expires_at <= self._clock():

@@ -317,10 +317,13 @@ class Cluster:
         block: BlockContext,
         gas_limit: int | None = None,
         wall_clock_ms: int | None = None,
+        info: ContractInfo | None = None,
     ) -> ExecResult:
-        """Run message ``input_data`` on ``contract``."""
+        """Run message ``input_data`` on ``contract``. ``info``: its record, if the caller has
+        just read it from this same state (saves reading it again)."""
         address = AccountId(bytes(contract))
-        info = self.records.contract(address)
+        if info is None:
+            info = self.records.contract(address)
         if info is None:
             raise ContractNotFound(f"no contract at {to_ss58(address)} in this cluster")
         ctx = self._context(mode, origin, block, gas_limit, wall_clock_ms)

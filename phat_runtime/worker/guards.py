@@ -74,6 +74,23 @@ class QueryPool:
         self._lock = threading.Lock()
         self.admitted = 0  # running + waiting
 
+    def try_slot(self) -> bool:
+        """Take a run slot if one is free right now and no query waits for one (so weighted-fair
+        admission is never jumped); :meth:`release` gives it back."""
+        with self._lock:
+            if self.admitted >= self.max_in_flight + self.backlog:
+                return False
+            if not self._slots.acquire(blocking=False):
+                return False
+            self.admitted += 1
+            return True
+
+    def release(self) -> None:
+        """Give back a slot taken by :meth:`try_slot`."""
+        self._slots.release()
+        with self._lock:
+            self.admitted -= 1
+
     @contextmanager
     def slot(self, contract: bytes = NO_CONTRACT) -> Iterator[None]:
         """Hold a run slot for a query of ``contract``; ``pool_full`` at once if running +

@@ -23,34 +23,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phat_runtime.codec.messages import (
-    Outcome,
-    Receipt,
-    RequestKind,
-    SignedRequest,
-    decode_result_query,
-)
+from phat_runtime.codec.messages import Outcome, Receipt, SignedRequest, decode_result_query
 from phat_runtime.crypto.accounts import to_ss58
-from phat_runtime.crypto.e2e import SessionKeys, session_keys
+from phat_runtime.crypto.e2e import SessionKeys
 from phat_runtime.crypto.hashing import blake2_256
 from phat_runtime.crypto.kdf import cluster_ecdh, contract_key, sr25519_pair_from_seed
-from phat_runtime.errors import (
-    ConfigError,
-    ContractNotFound,
-    DecodeError,
-    PhatError,
-)
+from phat_runtime.errors import ConfigError, DecodeError
 from phat_runtime.pink.cache import LocalCache
 from phat_runtime.pink.logs import LogStore
 from phat_runtime.pink.services import PinkServices
 from phat_runtime.runtime.cluster import Cluster
-from phat_runtime.runtime.execution import BlockContext
 from phat_runtime.runtime.genesis import genesis
-from phat_runtime.state.checkpoint import CommittedView, SnapshotStore
+from phat_runtime.state.checkpoint import SnapshotStore
 from phat_runtime.tee.backends import IDENTITY_FILE, PlatformConfig, make_platform
 from phat_runtime.tee.identity import WorkerIdentity, load_or_create_identity
 from phat_runtime.tee.platform import KIND_SIMULATED, Platform
-from phat_runtime.types import AccountId, ExecutionMode
+from phat_runtime.types import AccountId
 from phat_runtime.wasm.engine import Engine, EngineConfig
 from phat_runtime.worker.chain_journal import JOURNAL_FILE, ChainJournal
 from phat_runtime.worker.chain_source import DEFAULT_CHECKPOINT_EVERY, ChainSource
@@ -59,7 +47,8 @@ from phat_runtime.worker.datadir import DataDir
 from phat_runtime.worker.error_codes import RpcError
 from phat_runtime.worker.guards import NonceGuard, QueryPool
 from phat_runtime.worker.limits import BlockLimits
-from phat_runtime.worker.pipeline import APPLIED, BlockPipeline, Transaction, outcome_of
+from phat_runtime.worker.pipeline import APPLIED, BlockPipeline, Transaction
+from phat_runtime.worker.query_process import QueryService
 from phat_runtime.worker.standalone import StandaloneSource
 
 log = logging.getLogger(__name__)
@@ -164,6 +153,9 @@ class Worker:
         self.nonces = NonceGuard()
         self.pool = QueryPool(config.max_in_flight, config.backlog, weight_of=self.contract_weight)
         self.metadata = MetadataCache()
+        self.queries = QueryService(self.identity, self.store, self.cluster,
+                                    wall_clock_ms=config.query_wall_clock_ms, nonces=self.nonces,
+                                    pool=self.pool, metadata=self.metadata)
         self.pipeline = BlockPipeline(self.cluster, limits)
         self.chain: ChainSource | None = None
         self.source: StandaloneSource | ChainSource
@@ -256,8 +248,7 @@ class Worker:
     def contract_weight(self, contract: bytes) -> int:
         """``contract``'s weight in the last committed block (``System::set_contract_weight``;
         1 if never set) — what the query pool admits by when contended."""
-        with self.store.reader() as view:
-            return self.cluster.over(view).settings.weight(contract)
+        return self.queries.contract_weight(contract)
 
     # --- chain mode ------------------------------------------------------------------------------
     def rejections(self, *, since_block: int = 0, limit: int = 100) -> list[dict[str, Any]]:
@@ -331,62 +322,12 @@ class Worker:
     # --- the two flows -------------------------------------------------------------------------
     def check_request(self, request: SignedRequest) -> None:
         """Checks every transport applies: addressed to this worker, signed by its origin."""
-        if request.worker != self.identity.public_key:
-            raise RpcError("wrong_worker", "the request is addressed to another worker's identity key")
-        if not request.signature_valid():
-            raise RpcError("bad_signature", "the signature does not verify for the origin key; sign signing_bytes()")
+        self.queries.check_request(request)
 
     def query(self, request: SignedRequest) -> tuple[Outcome, Receipt]:
-        """Run a QUERY request over the last committed block; the output with a signed receipt.
-
-        The query reads a consistent view of one committed block (``store.reader()``): it never
-        waits for the block pipeline, and the pipeline never waits for it."""
-        self.check_request(request)
-        if request.kind is not RequestKind.QUERY:
-            raise RpcError("wrong_kind", f"a {request.kind.name} request is not a query; transactions go to /v2/tx, log reads to /v2/logs")
-        self.nonces.check_deadline(request.deadline_ms, _now_ms())
-        with self.pool.slot(request.contract):
-            # The nonce is used only once the query holds a run slot: a pool_full refusal
-            # leaves it unused, so the retry that refusal suggests succeeds.
-            self.nonces.admit(request.origin, request.nonce, request.deadline_ms, _now_ms())
-            with self.store.reader() as view:
-                cluster = self.cluster.over(view)
-                self._check_args(cluster, view, request)
-                checkpoint = view.checkpoint
-                number = checkpoint.number if checkpoint else 0
-                try:
-                    raw = cluster.call(
-                        AccountId(request.origin), request.contract, request.payload,
-                        value=request.value, mode=ExecutionMode.QUERY,
-                        block=BlockContext(number, _now_ms()),
-                        gas_limit=request.gas_limit or None,
-                        wall_clock_ms=self.config.query_wall_clock_ms,
-                    )
-                except ContractNotFound as exc:
-                    raise RpcError("unknown_contract", str(exc)) from None
-                except PhatError as exc:
-                    raise RpcError("bad_request", str(exc)) from None
-                state_root = view.state_root
-        outcome = outcome_of(raw)
-        return outcome, self.receipt(request, outcome, number, state_root)
-
-    def _check_args(self, cluster: Cluster, view: CommittedView, request: SignedRequest) -> None:
-        """If metadata was uploaded with the code, refuse input that does not decode — with
-        the argument and type that failed — instead of letting the contract trap on it."""
-        info = cluster.records.contract(request.contract)
-        if info is None:
-            raise RpcError("unknown_contract", f"no contract at {to_ss58(request.contract)}")
-        metadata = self.metadata.get(view, info.code_hash)
-        if metadata is None:
-            return
-        spec = metadata.by_selector(request.payload[:4])
-        if spec is None or spec.is_constructor:
-            labels = ", ".join(m.label for m in metadata.messages)
-            raise RpcError("bad_args", f"{metadata.name} has no message with selector 0x{request.payload[:4].hex()}; messages: {labels}")
-        try:
-            metadata.decode_args(spec, request.payload)
-        except DecodeError as exc:
-            raise RpcError("bad_args", str(exc)) from None
+        """Run a QUERY request over the last committed block; the output with a signed receipt
+        (``worker/query_process.py``: the same path serves query processes)."""
+        return self.queries.query(request)
 
     def submit(self, request: SignedRequest, timeout_s: float = 60.0) -> tuple[Outcome, Receipt]:
         """Order a transaction into a block; returns once the block is committed.
@@ -411,21 +352,10 @@ class Worker:
     def session_keys(self, client_pk: bytes, session_id: bytes) -> SessionKeys:
         """The AEAD keys of an RPC session opened with a client's ephemeral X25519 key
         (``rpc/sessions.py``); EnvelopeError for an unusable key."""
-        return session_keys(self.identity.ecdh_private_bytes(), client_pk, client_pk,
-                            self.identity.ecdh_public_key, session_id)
+        return self.queries.session_keys(client_pk, session_id)
 
     def receipt(self, request: SignedRequest, outcome: Outcome, block: int, state_root: bytes) -> Receipt:
-        return Receipt(
-            worker=self.identity.public_key,
-            kind=request.kind,
-            contract=outcome.contract or bytes(32),
-            code_hash=outcome.code_hash or bytes(32),
-            request_hash=request.request_hash,
-            output_hash=outcome.output_hash,
-            block=block,
-            state_root=state_root,
-            time_ms=_now_ms(),
-        ).signed_by(self.identity)
+        return self.queries.receipt(request, outcome, block, state_root)
 
 
 def transaction_of(request: SignedRequest) -> Transaction:
