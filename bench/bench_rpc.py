@@ -43,10 +43,24 @@ FLIPPER = ROOT / "contracts_examples" / "flipper" / "flipper.contract"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def _stat(pid: int | str) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def server_cpu_s(pid: int) -> float:
-    """utime + stime of every thread of ``pid``, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    """utime + stime of every thread of ``pid`` and of its child processes (the query
+    processes of ``--query-processes``), in seconds."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _stat(entry.name)
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
 
 
 @dataclass
@@ -204,10 +218,12 @@ def in_process_query_cpu_us(data_dir: Path, n: int) -> float:
         worker.stop()
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, port: int, query_processes: int | None = None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    extra = [] if query_processes is None else ["--query-processes", str(query_processes)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "phat_runtime.cli.main", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        [sys.executable, "-m", "phat_runtime.cli.main", "serve", "--data-dir", str(data_dir), "--port", str(port),
+         *extra],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
@@ -232,6 +248,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--rounds", type=int, default=5,
                         help="health and query alternate this many times (noise on a shared machine hits both)")
+    parser.add_argument("--query-processes", type=int, default=None,
+                        help="phat serve --query-processes N (default: its default, one per core)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -239,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"levels": {}}
     with tempfile.TemporaryDirectory(prefix="phat-bench-rpc-") as tmp:
         port = free_port()
-        server = start_server(Path(tmp) / "worker", port)  # simulated TEE: development only
+        server = start_server(Path(tmp) / "worker", port, args.query_processes)  # simulated TEE: development only
         try:
             client = WorkerClient(f"http://127.0.0.1:{port}", policy=development_policy())
             alice = Signer.dev("alice")
