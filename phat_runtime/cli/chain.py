@@ -19,6 +19,7 @@ from phat_runtime.cli.common import (
     add_platform_args,
     cluster_config,
     console,
+    non_negative_int,
     platform_config,
     port_number,
     positive_int,
@@ -53,6 +54,9 @@ def add_parsers(sub: Any) -> None:
                         "(every worker shares it without a handover; protects nothing)")
     w.add_argument("--query-timeout-ms", type=int, default=10_000, metavar="MS",
                    help="wall clock per query (5000–600000)")
+    w.add_argument("--query-processes", type=non_negative_int, default=0, metavar="N",
+                   help="processes answering queries on every core, as `phat serve --query-processes` "
+                        "(default 0: queries in the worker's process)")
 
     d = sub.add_parser("devnet", help="a local Substrate chain (chopsticks) with N workers following it")
     d.add_argument("--workers", type=positive_int, default=2, metavar="N", help="how many workers")
@@ -125,7 +129,7 @@ def _worker(args: argparse.Namespace) -> int:
     print_cluster(info)
     console.print(f"serving on http://{args.host}:{args.port}  (dashboard at /; Ctrl-C stops)", highlight=False)
     try:
-        serve(worker, args.host, args.port, log_level="warning")
+        serve(worker, args.host, args.port, log_level="warning", query_processes=args.query_processes)
     except KeyboardInterrupt:
         pass
     console.print(f"worker stopped; state kept in {args.data_dir}", highlight=False, soft_wrap=True)

@@ -53,6 +53,13 @@ def add_subcommands(parser: argparse.ArgumentParser, dest: str) -> Any:
     return parser.add_subparsers(dest=dest, metavar="COMMAND", title="commands")
 
 
+def non_negative_int(text: str) -> int:
+    """A count that may be 0 (``--query-processes``)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (0 or more)")
+    return int(text)
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -18,6 +18,7 @@ from phat_runtime.cli.common import (
     add_platform_args,
     cluster_config,
     console,
+    non_negative_int,
     platform_config,
     port_number,
 )
@@ -39,7 +40,7 @@ def add_parser(sub: Any) -> None:
     add_platform_args(p)
     add_cluster_args(p)
     p.add_argument("--query-timeout-ms", type=int, default=10_000, metavar="MS", help="wall clock per query (5000–600000)")
-    p.add_argument("--query-processes", type=_count, default=os.cpu_count() or 1, metavar="N",
+    p.add_argument("--query-processes", type=non_negative_int, default=os.cpu_count() or 1, metavar="N",
                    help="processes answering queries on every core (0: in the worker's process)")
     p.add_argument("--allow-loopback-egress", action="store_true",
                    help="let contracts' HTTP requests reach loopback/private addresses (development)")
@@ -103,12 +104,6 @@ def print_cluster(info: dict[str, Any]) -> None:
     if owner["address_hex"] == "0x" + dev_account("alice").hex():
         console.print("[yellow]the cluster owner is the development account alice, whose key is "
                       "public: pass --cluster-owner for anything but development[/]")
-
-
-def _count(value: str) -> int:
-    if not value.isdigit():
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of processes (0 or more)")
-    return int(value)
 
 
 def check_port_free(host: str, port: int) -> None:
