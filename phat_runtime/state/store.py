@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from phat_runtime.errors import ConfigError, StateError
 from phat_runtime.state import meta
 from phat_runtime.state.cache import DEFAULT_BYTES as DEFAULT_CACHE_BYTES
-from phat_runtime.state.cache import ValueCache
+from phat_runtime.state.cache import MISS, ValueCache
 from phat_runtime.state.checkpoint import Checkpoint, next_block
 from phat_runtime.state.root import LtHash, compact_len
 from phat_runtime.state.rows import (
@@ -151,14 +151,13 @@ class EncryptedStore:
             pending = self._pending.get(key, _ABSENT)
             if pending is not _ABSENT:
                 return pending  # type: ignore[return-value]
-            cached = self._cache.get(key)
-            if cached is not None:
-                return cached
+            cached = self._cache.lookup(key)
+            if cached is not MISS:
+                return cached  # type: ignore[return-value]
             if self._closed:
                 self._check_open()
             value = committed_get(self._db, self._keys, key)
-            if value is not None:
-                self._cache.put(key, value)
+            self._cache.put(key, value)  # None too: a new key is read several times per transaction
             return value
 
     def set(self, key: bytes, value: bytes) -> None:
@@ -225,10 +224,7 @@ class EncryptedStore:
                 meta.put_checkpoint(self._db, self._keys, checkpoint, lthash)
             cache = self._cache
             for key, value in self._pending.items():
-                if value is None:
-                    cache.drop(key)
-                else:
-                    cache.put(key, value)
+                cache.put(key, value)  # None: deleted, no committed row now
             self._pending = {}
             self._lthash = lthash
             self.checkpoint = checkpoint
@@ -243,8 +239,8 @@ class EncryptedStore:
         (summed natively)."""
         keys, epoch, pending, cache = self._keys, self._epoch, self._pending, self._cache
         khashes = [keys.key_hash(key) for key in pending]
-        olds = [cache.get(key) for key in pending]
-        rows = self._db.rows_by_hash([h for h, o in zip(khashes, olds, strict=True) if o is None])
+        olds = [cache.lookup(key) for key in pending]  # MISS: read the row
+        rows = self._db.rows_by_hash([h for h, o in zip(khashes, olds, strict=True) if o is MISS])
         batch = os.urandom(BATCH_ID_LEN)  # one sub-key per commit and owner (rows.py)
         nonces = os.urandom(NONCE_LEN * len(pending))
         ciphers: dict[bytes, AESGCM] = {}  # owner tag → this batch's sub-key
@@ -256,11 +252,14 @@ class EncryptedStore:
         for khash, old, (key, value) in zip(khashes, olds, pending.items(), strict=True):
             head = compact_len(len(key)) + key
             entry = None if value is None else head + compact_len(len(value)) + value
-            if old is not None:
-                before: bytes | None = head + compact_len(len(old)) + old
-            else:
+            if old is MISS:
                 row = rows.get(khash)
-                before = None if row is None else keys.entry_of(key, khash, *row)
+                before: bytes | None = None if row is None else keys.entry_of(key, khash, *row)
+            elif old is None:
+                before = None  # known to have no committed row
+            else:
+                assert isinstance(old, bytes)
+                before = head + compact_len(len(old)) + old
             if before is not None:
                 if before == entry:
                     continue  # unchanged: nothing to write, the root stays

@@ -114,3 +114,31 @@ def test_a_row_altered_after_caching_is_served_right_and_verify_finds_it(
         store.commit_block(2, bytes(32))  # both old values came from the cache
         assert store.state_root == state_root([(key, b"v2"), (other, b"y")])
         assert store.verify() == store.state_root  # both rows rewritten: whole again
+
+
+def test_absent_keys_are_remembered_and_forgotten_when_written(tmp_path: Path, secret: bytes) -> None:
+    """A read that finds no row is cached as absent (no second SQLite read), a committed write
+    replaces that, a committed deletion makes the key absent again; the root is the same as a
+    store without the cache."""
+    key = storage_key(CONTRACT_A, b"new")
+    with EncryptedStore.open(tmp_path / "a.db", secret) as store, \
+            EncryptedStore.open(tmp_path / "b.db", secret, cache_bytes=0) as bare:
+        for s in (store, bare):
+            s.set(storage_key(CONTRACT_B, b"x"), b"1")
+            s.commit_block(1, bytes(32))
+        assert store.get(key) is None
+        with raw(tmp_path / "a.db") as conn:  # a row for the key added behind the writer's back...
+            conn.execute("INSERT INTO kv (khash, epoch, sealed) VALUES (?, 0, zeroblob(60))",
+                         (store._keys.key_hash(key),))
+        assert store.get(key) is None  # ...is not read (it would fail authentication): cached absent
+        with store.reader() as view, pytest.raises(StateCorrupted):
+            view.get(key)  # a view reads the file
+        for number, value in ((2, b"v"), (3, None), (4, b"w")):
+            for s in (store, bare):
+                if value is None:
+                    s.delete(key)
+                else:
+                    s.set(key, value)
+                s.commit_block(number, bytes(32))
+                assert s.get(key) == value
+            assert store.state_root == bare.state_root
