@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from phat_runtime import __version__
-from phat_runtime.cli.common import Parser, add_subcommands, positive_int
+from phat_runtime.cli.common import Parser, add_subcommands
 from phat_runtime.errors import PhatError
 
 #: Where the example contracts live in a source checkout (``pip install -e .``).
@@ -39,8 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     contracts.add_parsers(sub)
     workers.add_parsers(sub)
 
-    bench = sub.add_parser("bench", help="run the query benchmark (ours vs bare wasmtime)")
-    bench.add_argument("--iterations", type=positive_int, default=2000, help="calls per measurement")
+    from phat_runtime.cli import bench
+
+    bench.add_parser(sub)
 
     from phat_runtime.cli.attest import add_attest_parser
 
@@ -74,9 +75,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return workers.run(args)
     if args.command == "bench":
-        from phat_runtime.cli.bench import run_bench
+        from phat_runtime.cli import bench
 
-        return run_bench(args.iterations)
+        return bench.run(args)
     from phat_runtime.cli.attest import run_attest
 
     return run_attest(args)
