@@ -160,6 +160,22 @@ class EncryptedStore:
             self._cache.put(key, value)  # None too: a new key is read several times per transaction
             return value
 
+    def prefetch(self, keys: list[bytes]) -> None:
+        """Read the committed values of ``keys`` the cache does not know, in one ``SELECT … IN``,
+        into the cache (absent ones as absent): the block pipeline knows some keys every
+        transaction of a block reads — the replay record of each nonce — before it runs them."""
+        with self._lock:
+            self._check_open()
+            cache, state_keys = self._cache, self._keys
+            wanted = {bytes(k): state_keys.key_hash(bytes(k)) for k in keys
+                      if k not in self._pending and cache.lookup(k) is MISS}
+            if not wanted:
+                return
+            rows = self._db.rows_by_hash(list(wanted.values()))
+            for key, khash in wanted.items():
+                row = rows.get(khash)
+                cache.put(key, None if row is None else state_keys.open_value(key, khash, *row))
+
     def set(self, key: bytes, value: bytes) -> None:
         with self._lock:
             self._pending[bytes(key)] = bytes(value)

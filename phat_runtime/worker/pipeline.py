@@ -157,6 +157,9 @@ class BlockPipeline:
         result = BlockResult(number, None)
         gas_left = self.limits.max_block_gas
         quotas = Quotas(overlay, self.limits) if self.limits.quotas else None
+        prefetch = getattr(self.cluster.state, "prefetch", None)  # EncryptedStore: one query, not one per tx
+        if prefetch is not None:
+            prefetch([APPLIED + tx.origin + tx.nonce for tx in txs if tx.nonce is not None])
         for tx in txs:
             if deadline is not None and result.results and time.monotonic() > deadline:
                 break

@@ -142,3 +142,28 @@ def test_absent_keys_are_remembered_and_forgotten_when_written(tmp_path: Path, s
                 s.commit_block(number, bytes(32))
                 assert s.get(key) == value
             assert store.state_root == bare.state_root
+
+
+def test_prefetch_reads_many_keys_at_once_into_the_cache(tmp_path: Path, secret: bytes) -> None:
+    """prefetch: one read for many keys; present values authenticated, absent ones remembered,
+    pending writes and cached keys left alone; gets then answer without reading the file."""
+    path = tmp_path / "state.db"
+    present, absent, pending = (storage_key(CONTRACT_A, bytes([i])) for i in range(3))
+    with EncryptedStore.open(path, secret) as store:
+        store.set(present, b"p")
+        store.commit_block(1, bytes(32))
+        store._cache.clear()
+        store.set(pending, b"new")
+        store.prefetch([present, absent, pending])
+        with raw(path) as conn:  # from now on the file would fail authentication
+            conn.execute("UPDATE kv SET sealed = zeroblob(60)")
+            conn.execute("INSERT INTO kv (khash, epoch, sealed) VALUES (?, 0, zeroblob(60))",
+                         (store._keys.key_hash(absent),))
+        assert (store.get(present), store.get(absent), store.get(pending)) == (b"p", None, b"new")
+        tampered = storage_key(CONTRACT_B, b"t")
+        with raw(path) as conn:
+            conn.execute("INSERT INTO kv (khash, epoch, sealed) VALUES (?, 0, zeroblob(60))",
+                         (store._keys.key_hash(tampered),))
+        store.prefetch([present, absent])  # all cached: the file is not read
+        with pytest.raises(StateCorrupted):
+            store.prefetch([present, tampered])  # an uncached row is authenticated like any read
