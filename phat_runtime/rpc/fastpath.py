@@ -86,7 +86,7 @@ class FastPath:
     def __init__(self, queries: QueryService, fallback: ASGIApp, limits: RpcLimits, metrics: RpcMetrics,
                  worker: Worker | None = None, peers: SessionPeers | None = None) -> None:
         self.queries = queries
-        self.worker = worker
+        self._worker = worker
         self.fallback = fallback
         self.limits = limits
         self.metrics = metrics
@@ -105,6 +105,13 @@ class FastPath:
             "/v2/session": self._session, "/v2/query": self._query}
         if worker is not None:
             self.routes.update({"/v2/tx": self._tx, "/v2/logs": self._logs, "/v2/result": self._result})
+
+    @property
+    def worker(self) -> Worker:
+        """The worker: only in its own process (a query process has none, and none of the
+        routes that need it)."""
+        assert self._worker is not None, "a query process has no worker"
+        return self._worker
 
     def close(self) -> None:
         for pool in (self.query_threads, self.tx_threads, self.read_threads):
@@ -217,7 +224,6 @@ class FastPath:
 
     def _run_tx(self, body: bytes) -> bytes:
         session, counter, request = self._open(body, Route.TX)
-        assert self.worker is not None  # the route exists only with a worker
         plaintext = bodies.encode_result(*self.worker.submit(request))
         return bodies.seal_response(session.keys, counter, Route.TX, plaintext)
 
@@ -226,7 +232,6 @@ class FastPath:
         session, counter, request = self._open(body, Route.RESULT)
         if request.kind is not RequestKind.RESULT:
             raise RpcError("wrong_kind", f"a {request.kind.name} request is not a result read")
-        assert self.worker is not None  # the route exists only with a worker
         plaintext = bodies.encode_result(*self.worker.chain_result(request))
         return bodies.seal_response(session.keys, counter, Route.RESULT, plaintext)
 
@@ -237,7 +242,6 @@ class FastPath:
             raise RpcError("wrong_kind", f"a {request.kind.name} request is not a log read; it goes to "
                            + ("/v2/query" if request.kind is RequestKind.QUERY else "/v2/tx"))
         worker = self.worker
-        assert worker is not None  # the route exists only with a worker
         worker.check_request(request)  # addressed to this worker, signed by its origin
         try:
             since, limit = decode_logs_query(request.payload)
