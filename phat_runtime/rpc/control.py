@@ -26,6 +26,11 @@ import msgpack
 
 from phat_runtime.errors import PhatError
 
+#: Set by a query process on every request it forwards to the main process: the address of the
+#: client that sent it (anything a client sent under this name is dropped first), so the main
+#: process sees the real client, not its private socket (``rpc/hosting.py``).
+CLIENT_HEADER = b"x-phat-client"
+
 _LEN = struct.Struct("<I")
 #: Largest message (a log record of a 1 MiB log buffer fits).
 MAX_MESSAGE = 4 * 1024 * 1024

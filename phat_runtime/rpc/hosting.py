@@ -9,7 +9,9 @@ import time
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from phat_runtime.rpc.control import CLIENT_HEADER
 from phat_runtime.rpc.fastpath import FastPath
 from phat_runtime.rpc.processes import QueryProcesses, private_socket, public_socket
 from phat_runtime.rpc.server import RpcLimits, create_app
@@ -21,6 +23,25 @@ def free_port(host: str = "127.0.0.1") -> int:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
+
+
+class ForwardedClient:
+    """ASGI, for the main process's private socket only: a request a query process forwarded
+    carries its client's address (``CLIENT_HEADER``); the app sees that client, as it would
+    without query processes (the dashboard shows logs to loopback browsers only). Only local
+    processes can reach the private socket."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope["headers"]
+            forwarded = [value for name, value in headers if name == CLIENT_HEADER]
+            if forwarded:
+                scope = {**scope, "client": (forwarded[-1].decode("latin-1"), 0),
+                         "headers": [(n, v) for n, v in headers if n != CLIENT_HEADER]}
+        await self.app(scope, receive, send)
 
 
 def _server(app: FastPath, host: str, port: int, log_level: str) -> uvicorn.Server:
@@ -46,7 +67,7 @@ def serve(worker: Worker, host: str = "127.0.0.1", port: int = 8000, log_level: 
         try:
             with QueryProcesses(worker, app, listen, address, query_processes, limits,
                                 allow_loopback_egress=allow_loopback_egress, log_level=log_level):
-                uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False,
+                uvicorn.Server(uvicorn.Config(ForwardedClient(app), log_level=log_level, access_log=False,
                                               lifespan="off")).run(sockets=[private])
         finally:
             listen.close()
@@ -74,8 +95,8 @@ class ServerThread:
             private, address = private_socket()
             self._sockets = [listen, private]
             self.processes = QueryProcesses(worker, self.app, listen, address, query_processes, self.limits)
-            self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                                        lifespan="off"))
+            self.server = uvicorn.Server(uvicorn.Config(ForwardedClient(self.app), log_level="warning",
+                                                        access_log=False, lifespan="off"))
             target: Any = lambda: self.server.run(sockets=[private])  # noqa: E731
         else:
             self.server = _server(self.app, self.host, self.port, "warning")

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from phat_runtime.pink.cache import LocalCache
 from phat_runtime.pink.services import PinkServices
-from phat_runtime.rpc.control import Channel, ControlClosed
+from phat_runtime.rpc.control import CLIENT_HEADER, Channel, ControlClosed
 from phat_runtime.rpc.fastpath import MAX_TX_BODY, FastPath, RpcLimits, RpcMetrics, _read_body
 from phat_runtime.runtime.cluster import Cluster
 from phat_runtime.state.store import EncryptedStore
@@ -99,7 +99,11 @@ class Forward:
             if scope.get("query_string"):
                 target += b"?" + scope["query_string"]
             head = [scope["method"].encode() + b" " + target + b" HTTP/1.0"]
-            head += [name + b": " + value for name, value in scope["headers"] if name.lower() not in _HOP]
+            head += [name + b": " + value for name, value in scope["headers"]
+                     if name.lower() not in _HOP and name.lower() != CLIENT_HEADER]
+            client = scope.get("client")
+            if client:
+                head.append(CLIENT_HEADER + b": " + str(client[0]).encode())
             head += [b"content-length: " + str(len(body)).encode(), b"connection: close"]
             writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
             await writer.drain()

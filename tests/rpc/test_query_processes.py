@@ -194,3 +194,16 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_the_main_process_sees_the_client_a_query_process_forwarded(cluster: Any) -> None:
+    """The dashboard (served by the main process, reached through a query process) shows logs
+    to loopback browsers only: it must see the real client, not the private socket — and a
+    client cannot claim another address with the forwarding header."""
+    import httpx
+
+    _, server, _, _ = cluster
+    page = httpx.get(server.url + "/", headers={"x-phat-client": "203.0.113.9"}, timeout=30)
+    assert page.status_code == 200
+    assert "Logs are shown only to a browser on the worker" not in page.text  # (HTML-escaped after)
+    assert 'id="logs"' in page.text
