@@ -275,7 +275,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                            "p50_ms": r.pct_ms(0.5), "p99_ms": r.pct_ms(0.99)}
                     for kind, r in runs.items()
                 }
-                results["levels"][c]["cpu_ratio"] = runs["query"].cpu_us / runs["health"].cpu_us
+                # None when /health used less than one clock tick in all (tiny --requests).
+                health_cpu = runs["health"].cpu_us
+                results["levels"][c]["cpu_ratio"] = runs["query"].cpu_us / health_cpu if health_cpu else None
                 if not args.json:
                     _print_level(c, results["levels"][c])
             client.close()
@@ -301,7 +303,8 @@ def _print_level(c: int, level: dict[str, Any]) -> None:
         r = level[kind]
         print(f"  {kind:6}  server CPU {r['server_cpu_us']:7.0f} µs/req   {r['rps']:7.0f} req/s   "
               f"p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms   ({r['requests']} requests)")
-    print(f"  query / health server CPU: {level['cpu_ratio']:.2f}x")
+    ratio = level["cpu_ratio"]
+    print(f"  query / health server CPU: {'too few requests to tell' if ratio is None else f'{ratio:.2f}x'}")
 
 
 if __name__ == "__main__":

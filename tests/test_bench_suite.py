@@ -33,7 +33,7 @@ def test_quick_suite_saves_json_and_chart(tmp_path: Path) -> None:
     assert {"floor_median_us", "cluster_median_us", "cluster_ratio", "local_ratio"} <= set(results["query"])
     assert set(results["rpc"]["levels"]) == {"1", "8", "32"}
     for level in results["rpc"]["levels"].values():
-        assert {"health", "query", "cpu_ratio", "transport_us"} <= set(level)
+        assert {"health", "query", "cpu_ratio", "transport_us"} <= set(level)  # cpu_ratio None: /health under a tick
         assert {"server_cpu_us", "rps", "p50_ms", "p99_ms", "requests"} <= set(level["query"])
     assert {"tx_per_s", "tx_per_cpu_s"} <= set(results["tx"]["transfer"])
     assert [b["batch"] for b in results["state"]] == [100]
@@ -41,7 +41,7 @@ def test_quick_suite_saves_json_and_chart(tmp_path: Path) -> None:
     assert results["module_cache"]["wasm_bytes"] >= 64 * 1024
     assert results["rss"]["queries"] == 200 and results["rss"]["live_stores_added"] == 0
     metrics = {row["metric"] for row in report["summary"]}
-    assert "query: Cluster.call / Linker floor" in metrics and "rpc c=8: server CPU query / /health" in metrics
+    assert "query: Cluster.call / Linker floor" in metrics and "rpc c=8: encrypted queries/s" in metrics
     for row in report["summary"]:
         assert set(row) == {"metric", "value", "unit", "target", "met"}
     png = saved.with_suffix(".png")

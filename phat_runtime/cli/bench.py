@@ -45,7 +45,7 @@ PARTS = (
     Part("query", "in-process query vs the wasmtime Linker floor", "bench_query.py",
          ("--rss-queries", "0"), ("--batch", "10", "--rss-queries", "0")),
     Part("rpc", "encrypted RPC: server CPU per query vs /health, c = 1/8/32", "bench_rpc.py",
-         ("--requests", "640", "--rounds", "3"), ("--requests", "32", "--rounds", "1")),
+         ("--requests", "640", "--rounds", "3"), ("--requests", "160", "--rounds", "1")),
     Part("tx", "transaction apply rate, blocks of 256", "bench_tx.py",
          ("--blocks", "10"), ("--blocks", "2", "--block-size", "32")),
     Part("state", "encrypted state store vs plain SQLite", "bench_state.py",
