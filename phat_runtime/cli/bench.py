@@ -66,8 +66,8 @@ def add_parser(sub: Any) -> None:
                    help="where bench-<time>.json and .png go (created if missing)")
     p.add_argument("--only", type=_parts, default=None, metavar="PARTS",
                    help=f"comma-separated parts to run, of: {', '.join(NAMES)} (default: all)")
-    p.add_argument("--iterations", type=positive_int, default=None, metavar="N",
-                   help="query part: calls per side (default 2000; 100 with --quick)")
+    p.add_argument("--iterations", type=positive_int, default=2000, metavar="N",
+                   help="query part: calls per side (with --quick at most 100)")
     p.add_argument("--query-processes", type=non_negative_int, default=None, metavar="N",
                    help="rpc part: the server's --query-processes (default: its own, one per core)")
 
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 def _arguments(part: Part, args: argparse.Namespace) -> list[str]:
     extra = list(part.quick if args.quick else part.full)
     if part.name == "query":
-        extra += ["--iterations", str(args.iterations or (100 if args.quick else 2000))]
+        extra += ["--iterations", str(min(args.iterations, 100) if args.quick else args.iterations)]
     if part.name == "rpc" and args.query_processes is not None:
         extra += ["--query-processes", str(args.query_processes)]
     return extra
