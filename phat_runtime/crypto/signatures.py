@@ -23,6 +23,11 @@ from phat_runtime.crypto.hashing import keccak_256
 ECDSA_SIGNATURE_LEN = 65
 ECDSA_COMPRESSED_PUBKEY_LEN = 33
 ETH_ADDRESS_LEN = 20
+#: Gas (ref_time weight, ps) a contract pays for one signature operation — sign, verify,
+#: recover, derive or compute a public key — in a host function or a pink chain-extension
+#: function: 30–500 µs of native crypto on the reference machine (docs/host-abi.md, "Gas").
+#: Consensus-relevant, like all of ``wasm/schedule.py``.
+SIGNATURE_GAS = 200_000_000
 
 
 def ecdsa_recover_compressed(signature: bytes, message_hash: bytes) -> bytes | None:

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 #: pink accepts only extension id 0.
 PINK_EXTENSION_ID = 0
+#: Gas (ref_time weight) of every chain-extension call on top of the host call itself: the
+#: dispatch and SCALE work in Python, ~9 µs (docs/host-abi.md, "Gas"). Functions doing more
+#: declare their extra gas when they register (signatures: ``crypto.signatures.SIGNATURE_GAS``).
+#: Consensus-relevant, like ``wasm/schedule.py``.
+CHAIN_EXTENSION_GAS = 10_000_000
 
 
 class ExtensionEnv(Protocol):
@@ -77,9 +82,17 @@ class ChainExtensionRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[int, Handler] = {}
+        self._gas: dict[int, int] = {}
 
-    def register(self, func: int, handler: Handler) -> None:
+    def register(self, func: int, handler: Handler, *, gas: int = 0) -> None:
+        """``gas``: what a call costs beyond :data:`CHAIN_EXTENSION_GAS` (the same in every
+        execution mode, so estimating a transaction's gas in a query is exact)."""
         self._handlers[func] = handler
+        self._gas[func] = gas
+
+    def gas(self, func_id: int) -> int:
+        """Gas charged before ``func_id`` runs (unknown ids too: they fail after paying)."""
+        return CHAIN_EXTENSION_GAS + self._gas.get(func_id & 0xFFFF if func_id >> 16 == PINK_EXTENSION_ID else -1, 0)
 
     def __contains__(self, func: int) -> bool:
         return func in self._handlers

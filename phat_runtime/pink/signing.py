@@ -32,7 +32,7 @@ import sr25519
 from phat_runtime.codec.scale import Reader, ScaleError
 from phat_runtime.crypto.hashing import blake2_256
 from phat_runtime.crypto.kdf import derive_contract_sr25519
-from phat_runtime.crypto.signatures import ecdsa_recover_compressed, ed25519_verify
+from phat_runtime.crypto.signatures import SIGNATURE_GAS, ecdsa_recover_compressed, ed25519_verify
 from phat_runtime.errors import ChainExtensionError
 from phat_runtime.pink.extension import ChainExtensionRegistry, ExtensionEnv, decode
 from phat_runtime.pink.misc import OK, encode_bool, encode_bytes
@@ -245,5 +245,5 @@ def register(registry: ChainExtensionRegistry, mode: ExecutionMode) -> None:
         ECDSA_VERIFY_PREHASHED: ecdsa_verify_prehashed_handler,
     }
     for func, handler in handlers.items():
-        registry.register(func, handler)
+        registry.register(func, handler, gas=SIGNATURE_GAS)
 

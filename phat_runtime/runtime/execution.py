@@ -191,6 +191,9 @@ class FrameHost:
     def chain_extension(self, func_id: int, input_data: bytes, output_capacity: int) -> tuple[int, bytes]:
         return self.ctx.extension.dispatch(func_id, self, input_data)
 
+    def chain_extension_gas(self, func_id: int) -> int:
+        return self.ctx.extension.gas(func_id)
+
     # --- balances and contracts -------------------------------------------------------------------
     def transfer(self, to: bytes, value: int) -> ReturnCode:
         if self.read_only and value:

@@ -16,9 +16,7 @@ import wasmtime
 
 from phat_runtime.wasm.abi import MAX_MEMORY_PAGES
 
-#: Gas (pallet-contracts ref_time weight) charged per unit of wasmtime fuel — pink's schedule
-#: charges ``instruction_weights.base = 8000`` per wasm instruction.
-GAS_PER_FUEL = 8000
+# Gas per unit of fuel and what host functions cost: wasm/schedule.py.
 #: Default wall-clock budget of one execution (pink: 10 s per query).
 DEFAULT_WALL_CLOCK_MS = 10_000
 #: Default gas limit of one query (the pink worker gives queries 10·10¹²).

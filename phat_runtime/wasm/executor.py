@@ -2,7 +2,9 @@
 
 A :class:`Session` is one top-level execution: one gas budget shared by every nested frame
 and one wall-clock deadline. Each frame gets its own ``Store`` (so its memory and instance are
-freed when it returns); fuel left over flows back to the caller's store.
+freed when it returns); fuel left over flows back to the caller's store. Host work a frame owes
+(``Frame.debt``, ``wasm/schedule.py``) is settled before a nested frame starts and when the
+frame ends: an execution that cannot pay it ends with OutOfGas.
 
 Outcomes of :meth:`Session.run`:
 - ``seal_return`` or a plain return → :class:`ExecReturn` (a REVERT is a result, not an error);
@@ -24,11 +26,12 @@ from phat_runtime.errors import (
     PhatError,
     WallClockTimeout,
 )
-from phat_runtime.wasm.engine import GAS_PER_FUEL, Engine
+from phat_runtime.wasm.engine import Engine
 from phat_runtime.wasm.frame import ContractReturned, ContractTerminated, Frame
 from phat_runtime.wasm.host import ExecReturn, Host
 from phat_runtime.wasm.linker import enter, leave
 from phat_runtime.wasm.modules import CompiledModule
+from phat_runtime.wasm.schedule import GAS_PER_FUEL
 
 ENTRY_POINTS = ("deploy", "call")
 _TIMED_OUT = "wall-clock budget exceeded: execution interrupted (a timeout is charged the whole gas limit)"
@@ -72,7 +75,7 @@ class Session:
         self.fuel_left = gas_limit // GAS_PER_FUEL
         budget = wall_clock_ms if wall_clock_ms is not None else engine.config.wall_clock_ms
         self.deadline_epoch = engine.epoch + engine.deadline_ticks(budget)
-        self._stores: list[wasmtime.Store] = []  # the running frames' stores, innermost last
+        self._frames: list[Frame] = []  # the running frames, innermost last
 
     @property
     def gas_used(self) -> int:
@@ -96,14 +99,17 @@ class Session:
         ticks_left = self.deadline_epoch - engine.epoch
         if ticks_left <= 0:
             raise WallClockTimeout("wall-clock budget exceeded before the call started")
-        # A nested frame draws on what its caller has left now, not at the caller's start.
-        stores = self._stores
-        parent = stores[-1] if stores else None
+        # A nested frame draws on what its caller has left now, not at the caller's start: the
+        # caller pays its host debt first (OutOfGas from here fails the caller's call).
+        frames = self._frames
+        parent = frames[-1].store if frames else None
+        if frames:
+            frames[-1].settle()
         available = self.fuel_left if parent is None else parent.get_fuel()
         fuel = available if gas_limit == 0 else min(available, gas_limit // GAS_PER_FUEL)
         store = engine.new_store(fuel, ticks_left)
         frame = Frame(store, host, input_data)
-        stores.append(store)
+        frames.append(frame)
         caller = enter(frame)
         timed_out = False
         try:
@@ -115,6 +121,7 @@ class Session:
             func = linker.instantiate(store, compiled.module).exports(store)[entry]
             assert isinstance(func, wasmtime.Func)
             func(store)
+            frame.settle()  # OutOfGas (recorded on the frame) if the host work is not paid for
             return ExecReturn(0, b"")
         except BaseException as exc:
             try:
@@ -126,11 +133,12 @@ class Session:
                 _drop_frames(frame.pending if frame.pending is not None else exc)
         finally:
             leave(caller)
-            stores.pop()
+            frames.pop()
             # wasmtime keeps the fuel counter of a call-free loop in a register and does not
             # write it back when the epoch interrupts, so a timed-out frame's store still shows
             # (nearly) all of its fuel: a wall-clock timeout is charged the frame's whole budget.
-            used = fuel if timed_out else fuel - store.get_fuel()
+            # A frame that trapped pays what it still owes, as far as its fuel goes.
+            used = fuel if timed_out else min(fuel, fuel - store.get_fuel() + frame.debt)
             if parent is None:
                 self.fuel_left -= used
             else:  # what a callee burnt is paid by its caller, like any instruction
@@ -150,8 +158,10 @@ class Session:
                 raise self._lost_trap(frame)
             cause = exc
         if isinstance(cause, ContractReturned):
+            frame.settle()
             return ExecReturn(cause.flags, cause.data)
         if isinstance(cause, ContractTerminated):
+            frame.settle()
             return ExecReturn(0, b"")
         if isinstance(cause, PhatError):
             raise cause

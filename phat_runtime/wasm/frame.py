@@ -17,6 +17,7 @@ import wasmtime
 
 from phat_runtime.errors import HostFunctionError, OutOfGas
 from phat_runtime.types import SENTINEL
+from phat_runtime.wasm.schedule import FUEL_PER_BYTE, HOST_DEBT_LIMIT_FUEL, STORAGE_WRITE_FUEL
 
 if TYPE_CHECKING:
     from phat_runtime.wasm.host import Host
@@ -26,10 +27,6 @@ U32_MASK = 0xFFFF_FFFF
 MAX_STORAGE_KEY_LEN = 128
 #: Largest storage value / event payload (pink schedule payload_len = 1 MiB).
 MAX_VALUE_LEN = 1024 * 1024
-#: Fuel charged per byte moved by storage writes, events and hashing (keeps host work metered).
-FUEL_PER_BYTE = 1
-#: Fuel charged for every storage write and event on top of the per-byte cost.
-FUEL_PER_WRITE = 2_000
 
 _U32 = struct.Struct("<I")
 # ctypes keeps ``c_ubyte * n`` types only weakly: hold the few memory sizes (whole pages) here so
@@ -82,7 +79,7 @@ class Frame:
     call (``view`` is reset on every entry from wasm). The view never outlives the frame.
     """
 
-    __slots__ = ("_whole", "host", "input", "memory", "pending", "store", "view")
+    __slots__ = ("_whole", "debt", "host", "input", "memory", "pending", "store", "view")
 
     def __init__(self, store: wasmtime.Store, host: Host, input_data: bytes):
         self.store = store
@@ -95,6 +92,8 @@ class Frame:
         # The exception a shim raised, recorded here because wasmtime-py keeps the "last
         # exception" in a process-global variable that concurrent executions could overwrite.
         self.pending: BaseException | None = None
+        #: Host work charged but not yet taken from the store's fuel (see :meth:`charge`).
+        self.debt = 0
 
     def end(self) -> None:
         """The frame is over: drop everything that points into its store."""
@@ -129,6 +128,7 @@ class Frame:
             raise host_error(
                 "OutOfBounds", f"read of {length & U32_MASK} bytes at {ptr:#x} is outside linear memory"
             )
+        self.charge((end - ptr) * FUEL_PER_BYTE)
         return view[ptr:end].tobytes()
 
     def write(self, ptr: int, data: bytes) -> None:
@@ -140,6 +140,7 @@ class Frame:
                 "OutOfBounds", f"write of {len(data)} bytes at {ptr:#x} is outside linear memory"
             )
         if data:
+            self.charge(len(data) * FUEL_PER_BYTE)
             view[ptr:end] = data
 
     def read_u32(self, ptr: int) -> int:
@@ -173,16 +174,32 @@ class Frame:
         self.write(out_ptr, data)
         self.write_u32(out_len_ptr, len(data))
 
-    # --- gas ----------------------------------------------------------------------------
+    # --- gas ---------------------------------------------------------------------------
     def charge(self, fuel: int) -> None:
-        """Burn ``fuel`` for host-side work; OutOfGas if the frame cannot pay."""
+        """Charge ``fuel`` for host-side work (``wasm/schedule.py``). It is owed first and taken
+        from the store once the debt reaches HOST_DEBT_LIMIT_FUEL (OutOfGas if the frame cannot
+        pay): one fuel read and write per forty cheap calls instead of one per call."""
+        debt = self.debt + fuel
+        self.debt = debt
+        if debt >= HOST_DEBT_LIMIT_FUEL:
+            self.settle()
+
+    def settle(self) -> None:
+        """Take the debt from the store's fuel now; OutOfGas (all fuel gone) if it cannot."""
+        debt = self.debt
+        if not debt:
+            return
+        self.debt = 0
         left = self.store.get_fuel()
-        if fuel > left:
+        if debt > left:
             self.store.set_fuel(0)
-            raise OutOfGas("out of gas in a host function")
-        self.store.set_fuel(left - fuel)
+            error = OutOfGas("out of gas in a host function")
+            self.pending = error  # the executor trusts what the frame recorded
+            raise error
+        self.store.set_fuel(left - debt)
 
     def fuel_left(self) -> int:
+        self.settle()
         return int(self.store.get_fuel())
 
 
@@ -199,5 +216,5 @@ def read_value(frame: Frame, ptr: int, length: int) -> bytes:
     length &= U32_MASK
     if length > MAX_VALUE_LEN:
         raise host_error("ValueTooLarge", f"value of {length} bytes exceeds {MAX_VALUE_LEN}")
-    frame.charge(FUEL_PER_WRITE + length * FUEL_PER_BYTE)
+    frame.charge(STORAGE_WRITE_FUEL + length * FUEL_PER_BYTE)  # the write; read() charges the copy
     return frame.read(ptr, length)

@@ -84,6 +84,9 @@ class Host(Protocol):
     def chain_extension(self, func_id: int, input_data: bytes, output_capacity: int) -> tuple[int, bytes]:
         """Run chain-extension function ``func_id``; returns (status, SCALE output)."""
         ...
+    def chain_extension_gas(self, func_id: int) -> int:
+        """Gas charged for calling ``func_id``, on top of the host call and the bytes moved."""
+        ...
 
     # --- gas / randomness ------------------------------------------------------------------
     def weight_to_fee(self, gas: int) -> int: ...

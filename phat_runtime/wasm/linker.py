@@ -30,6 +30,7 @@ from wasmtime import _ffi as ffi
 from phat_runtime.wasm import seal0, seal1, seal2  # noqa: F401  (registers the shims)
 from phat_runtime.wasm.abi import HOST_FUNCTIONS, HostFuncSpec
 from phat_runtime.wasm.frame import SHIMS, Frame
+from phat_runtime.wasm.schedule import HOST_CALL_FUEL, HOST_DEBT_LIMIT_FUEL
 
 _VALTYPES = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
 # Result width in bits: shims return unsigned values, wasm wants them two's-complement signed.
@@ -61,7 +62,8 @@ def running_frame() -> Frame | None:
 
 def _host_function(shim: Callable[..., Any], spec: HostFuncSpec) -> Callable[..., int]:
     """The raw callback wasmtime calls (its *unchecked* host-function ABI): parameters read
-    straight from wasmtime's value slots, the running frame first, exceptions recorded on it
+    straight from wasmtime's value slots, the running frame first, the host-call base weight
+    charged (``schedule.HOST_CALL_GAS``, owed on the frame), exceptions recorded on the frame
     and turned into a trap, u32/u64 results written back as i32/i64. Closes over process-wide
     objects only.
 
@@ -85,6 +87,10 @@ def _host_function(shim: Callable[..., Any], spec: HostFuncSpec) -> Callable[...
         frame = running.frame
         try:
             frame.view = None  # type: ignore[union-attr]
+            debt = frame.debt + HOST_CALL_FUEL  # type: ignore[union-attr]
+            frame.debt = debt  # type: ignore[union-attr]
+            if debt >= HOST_DEBT_LIMIT_FUEL:
+                frame.settle()  # type: ignore[union-attr]
             if all_i32:
                 args = [raw[j] for j in i32_slots]
             else:

@@ -13,8 +13,6 @@ from phat_runtime.crypto import hashing, signatures
 from phat_runtime.types import SENTINEL, CallFlags, ReturnCode
 from phat_runtime.wasm.calls import do_call, do_delegate_call, do_instantiate
 from phat_runtime.wasm.frame import (
-    FUEL_PER_BYTE,
-    FUEL_PER_WRITE,
     MAX_VALUE_LEN,
     U32_MASK,
     ContractReturned,
@@ -23,6 +21,14 @@ from phat_runtime.wasm.frame import (
     host_error,
     read_value,
     shim,
+)
+from phat_runtime.wasm.schedule import (
+    FUEL_PER_BYTE,
+    GAS_PER_FUEL,
+    SIGNATURE_FUEL,
+    STORAGE_READ_FUEL,
+    STORAGE_WRITE_FUEL,
+    fuel,
 )
 
 #: Event topics allowed per event (schedule event_topics).
@@ -96,8 +102,6 @@ def seal0_minimum_balance(f: Frame, out_ptr: int, out_len_ptr: int) -> None:
 
 @shim
 def seal0_gas_left(f: Frame, out_ptr: int, out_len_ptr: int) -> None:
-    from phat_runtime.wasm.engine import GAS_PER_FUEL
-
     f.write_out(out_ptr, out_len_ptr, struct.pack("<Q", f.fuel_left() * GAS_PER_FUEL))
 
 
@@ -225,6 +229,7 @@ def seal0_hash_sha2_256(f: Frame, input_ptr: int, input_len: int, output_ptr: in
 
 @shim
 def seal0_ecdsa_recover(f: Frame, signature_ptr: int, message_hash_ptr: int, output_ptr: int) -> int:
+    f.charge(SIGNATURE_FUEL)
     signature = f.read(signature_ptr, 65)
     message_hash = f.read(message_hash_ptr, 32)
     key = signatures.ecdsa_recover_compressed(signature, message_hash)
@@ -236,6 +241,7 @@ def seal0_ecdsa_recover(f: Frame, signature_ptr: int, message_hash_ptr: int, out
 
 @shim
 def seal0_ecdsa_to_eth_address(f: Frame, key_ptr: int, out_ptr: int) -> int:
+    f.charge(SIGNATURE_FUEL)
     address = signatures.ecdsa_to_eth_address(f.read(key_ptr, 33))
     if address is None:
         return ReturnCode.ECDSA_RECOVERY_FAILED
@@ -245,6 +251,7 @@ def seal0_ecdsa_to_eth_address(f: Frame, key_ptr: int, out_ptr: int) -> int:
 
 @shim
 def seal0_sr25519_verify(f: Frame, signature_ptr: int, pub_key_ptr: int, message_len: int, message_ptr: int) -> int:
+    f.charge(SIGNATURE_FUEL)
     signature = f.read(signature_ptr, 64)
     public_key = f.read(pub_key_ptr, 32)
     message = f.read(message_ptr, message_len)
@@ -260,6 +267,7 @@ def seal0_sr25519_verify(f: Frame, signature_ptr: int, pub_key_ptr: int, message
 def seal0_call_chain_extension(
     f: Frame, func_id: int, input_ptr: int, input_len: int, output_ptr: int, output_len_ptr: int
 ) -> int:
+    f.charge(fuel(f.host.chain_extension_gas(func_id & U32_MASK)))
     data = f.read(input_ptr, input_len)
     capacity = f.read_u32(output_len_ptr)
     status, output = f.host.chain_extension(func_id & U32_MASK, data, capacity)
@@ -360,11 +368,12 @@ def seal0_take_storage(f: Frame, key_ptr: int, key_len: int, out_ptr: int, out_l
     from phat_runtime.wasm.frame import read_storage_key
 
     key = read_storage_key(f, key_ptr, key_len)
+    f.charge(STORAGE_READ_FUEL)
     value = f.host.get_storage(key)
     if value is None:
         return ReturnCode.KEY_NOT_FOUND
     f.write_out(out_ptr, out_len_ptr, value)
-    f.charge(FUEL_PER_WRITE)
+    f.charge(STORAGE_WRITE_FUEL)
     f.host.set_storage(key, None)
     return ReturnCode.SUCCESS
 
@@ -381,7 +390,9 @@ def seal0_set_storage(f: Frame, key_ptr: int, value_ptr: int, value_len: int) ->
 
 @shim
 def seal0_get_storage(f: Frame, key_ptr: int, out_ptr: int, out_len_ptr: int) -> int:
-    value = f.host.get_storage(_legacy_key(f, key_ptr))
+    key = _legacy_key(f, key_ptr)
+    f.charge(STORAGE_READ_FUEL)
+    value = f.host.get_storage(key)
     if value is None:
         return ReturnCode.KEY_NOT_FOUND
     f.write_out(out_ptr, out_len_ptr, value)
@@ -390,13 +401,15 @@ def seal0_get_storage(f: Frame, key_ptr: int, out_ptr: int, out_len_ptr: int) ->
 
 @shim
 def seal0_clear_storage(f: Frame, key_ptr: int) -> None:
-    f.charge(FUEL_PER_WRITE)
+    f.charge(STORAGE_WRITE_FUEL)
     f.host.set_storage(_legacy_key(f, key_ptr), None)
 
 
 @shim
 def seal0_contains_storage(f: Frame, key_ptr: int) -> int:
-    value = f.host.get_storage(_legacy_key(f, key_ptr))
+    key = _legacy_key(f, key_ptr)
+    f.charge(STORAGE_READ_FUEL)
+    value = f.host.get_storage(key)
     return SENTINEL if value is None else len(value)
 
 

@@ -5,19 +5,21 @@ from __future__ import annotations
 from phat_runtime.types import SENTINEL, ReturnCode
 from phat_runtime.wasm.calls import do_call, do_instantiate
 from phat_runtime.wasm.frame import (
-    FUEL_PER_WRITE,
     ContractTerminated,
     Frame,
     read_storage_key,
     read_value,
     shim,
 )
+from phat_runtime.wasm.schedule import STORAGE_READ_FUEL, STORAGE_WRITE_FUEL
 from phat_runtime.wasm.seal0 import LEGACY_KEY_LEN, _random
 
 
 @shim
 def seal1_get_storage(f: Frame, key_ptr: int, key_len: int, out_ptr: int, out_len_ptr: int) -> int:
-    value = f.host.get_storage(read_storage_key(f, key_ptr, key_len))
+    key = read_storage_key(f, key_ptr, key_len)
+    f.charge(STORAGE_READ_FUEL)
+    value = f.host.get_storage(key)
     if value is None:
         return ReturnCode.KEY_NOT_FOUND
     f.write_out(out_ptr, out_len_ptr, value)
@@ -26,14 +28,16 @@ def seal1_get_storage(f: Frame, key_ptr: int, key_len: int, out_ptr: int, out_le
 
 @shim
 def seal1_contains_storage(f: Frame, key_ptr: int, key_len: int) -> int:
-    value = f.host.get_storage(read_storage_key(f, key_ptr, key_len))
+    key = read_storage_key(f, key_ptr, key_len)
+    f.charge(STORAGE_READ_FUEL)
+    value = f.host.get_storage(key)
     return SENTINEL if value is None else len(value)
 
 
 @shim
 def seal1_clear_storage(f: Frame, key_ptr: int, key_len: int) -> int:
     key = read_storage_key(f, key_ptr, key_len)
-    f.charge(FUEL_PER_WRITE)
+    f.charge(STORAGE_WRITE_FUEL)
     previous = f.host.set_storage(key, None)
     return SENTINEL if previous is None else len(previous)
 
