@@ -68,6 +68,15 @@ class Devnet:
         self.npm_seconds = 0.0
         self.start_seconds = 0.0
 
+    @classmethod
+    def running_at(cls, url: str) -> Devnet:
+        """A handle on a devnet already running at ``url`` (another process started it), e.g. to
+        :meth:`fund` a worker that joins it."""
+        if not url.startswith("ws://127.0.0.1:"):
+            raise DevnetError(f"{url} is not a local devnet (ws://127.0.0.1:PORT)")
+        net = cls(Path("."), int(url.rsplit(":", 1)[1]))
+        return net
+
     @property
     def url(self) -> str:
         if self.port is None:

@@ -34,6 +34,11 @@ DEFAULT_TIMEOUT_S = 60.0
 #: How often ``follow`` asks for a new finalized head when there is nothing to read.
 DEFAULT_POLL_S = 0.5
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0
+#: scalecodec's type registries are not safe when several connections of one process load
+#: metadata or decode at once (seen: "Decoder class for Compact<u32> not found", a call whose
+#: metadata became None). Everything that touches them — connecting (metadata), loading a
+#: runtime, decoding extrinsics, composing and signing — holds this lock; network waits do not.
+SCALE_LOCK = threading.RLock()
 
 
 def _unavailable(url: str, exc: BaseException, doing: str) -> ChainUnavailable:
@@ -72,9 +77,10 @@ class ChainNode:
         from substrateinterface import SubstrateInterface
 
         try:
-            api = SubstrateInterface(url=self.url, ss58_format=SS58_FORMAT, auto_reconnect=False,
-                                     ws_options={"timeout": self.timeout_s,
-                                                 "skip_utf8_validation": True})
+            with SCALE_LOCK:
+                api = SubstrateInterface(url=self.url, ss58_format=SS58_FORMAT, auto_reconnect=False,
+                                         ws_options={"timeout": self.timeout_s,
+                                                     "skip_utf8_validation": True})
             genesis = bytes.fromhex(api.rpc_request("chain_getBlockHash", [0])["result"][2:])
         except _network_errors() as exc:
             raise _unavailable(self.url, exc, "connecting") from exc
@@ -84,7 +90,8 @@ class ChainNode:
                                 f"{genesis.hex()}, was 0x{self.genesis_hash.hex()})")
         self.genesis_hash = genesis
         self._api = api
-        self._runtime = RuntimeInfo(api)
+        with SCALE_LOCK:
+            self._runtime = RuntimeInfo(api)
 
     def close(self) -> None:
         api, self._api, self._runtime = self._api, None, None
@@ -189,6 +196,10 @@ class ChainNode:
         parent = header["parentHash"]
         extrinsics = [bytes.fromhex(x[2:]) for x in body["block"]["extrinsics"]]
         # A block's body was executed by its parent's runtime (an upgrade applies after it).
+        with SCALE_LOCK:
+            return self._parse(number, block_hash, parent, extrinsics)
+
+    def _parse(self, number: int, block_hash: str, parent: str, extrinsics: list[bytes]) -> ChainBlock:
         runtime = self._runtime_at(parent if number > 0 else block_hash)
         timestamp = timestamp_of(extrinsics, runtime.indices)
         if timestamp is None and number > 0 and runtime.indices.timestamp_set is not None:
@@ -234,11 +245,17 @@ class ChainNode:
         remarks = [m.encode() if isinstance(m, Message) else bytes(m) for m in messages]
         self.connect()
         try:
-            return submit_remarks(self._api, self.url, remarks, signer)
+            return submit_remarks(self._api, self.url, remarks, signer, SCALE_LOCK)
         except _network_errors() as exc:
             self.close()
             raise _unavailable(self.url, exc, "submitting (the extrinsic may or may not have "
                                "been included; check the chain before resubmitting)") from exc
+        except ChainError:
+            raise
+        except Exception as exc:  # the library's state is suspect: start the next call afresh
+            self.close()
+            raise ChainError(f"submitting to {self.url} failed inside substrate-interface ({exc!r}); "
+                             "the connection was reset — retry") from exc
 
     def free_balance(self, account: bytes) -> int:
         """The account's free balance in the chain's smallest unit."""

@@ -11,6 +11,7 @@ with ``author_submitAndWatchExtrinsic`` until finalized, and translating refusal
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,28 +48,35 @@ def _check_signer(signer: ChainSigner) -> None:
         raise ConfigError("the signer's public key must be 32 bytes")
 
 
-def submit_remarks(api: Any, url: str, remarks: Sequence[bytes], signer: ChainSigner) -> Inclusion:
-    """One extrinsic carrying ``remarks`` in order, signed by ``signer``, finalized."""
+def submit_remarks(api: Any, url: str, remarks: Sequence[bytes], signer: ChainSigner,
+                   lock: AbstractContextManager[Any] | None = None) -> Inclusion:
+    """One extrinsic carrying ``remarks`` in order, signed by ``signer``, finalized. ``lock``
+    is held while the library composes and signs (not while waiting for the chain)."""
     from substrateinterface import Keypair
     from substrateinterface.exceptions import SubstrateRequestException
 
     _check_signer(signer)
-    calls = [api.compose_call("System", "remark_with_event", {"remark": r}) for r in remarks]
-    call = calls[0] if len(calls) == 1 else api.compose_call("Utility", "batch_all", {"calls": calls})
+    guard = lock if lock is not None else nullcontext()
+    with guard:
+        calls = [api.compose_call("System", "remark_with_event", {"remark": r}) for r in remarks]
+        call = calls[0] if len(calls) == 1 else api.compose_call("Utility", "batch_all", {"calls": calls})
     account = Keypair(public_key=signer.public_key, crypto_type=SR25519, ss58_format=42)
     try:
         nonce = api.get_account_nonce(account.ss58_address) or 0
-        payload = api.generate_signature_payload(call=call, era="00", nonce=nonce)
-        signature = signer.sign(bytes(payload.data))
-        extrinsic = api.create_signed_extrinsic(call, keypair=account, nonce=nonce, signature=signature)
+        with guard:
+            payload = api.generate_signature_payload(call=call, era="00", nonce=nonce)
+            signature = signer.sign(bytes(payload.data))
+            extrinsic = api.create_signed_extrinsic(call, keypair=account, nonce=nonce, signature=signature)
         receipt = api.submit_extrinsic(extrinsic, wait_for_finalization=True)
     except SubstrateRequestException as exc:
         raise submit_error(exc, account.ss58_address, signer.public_key, url) from exc
-    if not receipt.is_success:
-        raise SubmitError(f"the extrinsic was included in block {receipt.block_hash} but failed: "
-                          f"{receipt.error_message}")
-    number = api.get_block_number(receipt.block_hash)
-    return Inclusion(number, bytes.fromhex(receipt.block_hash[2:]), receipt.extrinsic_idx)
+    with guard:  # reading the receipt decodes the block's events
+        if not receipt.is_success:
+            raise SubmitError(f"the extrinsic was included in block {receipt.block_hash} but failed: "
+                              f"{receipt.error_message}")
+        number = api.get_block_number(receipt.block_hash)
+        index = receipt.extrinsic_idx
+    return Inclusion(number, bytes.fromhex(receipt.block_hash[2:]), index)
 
 
 def submit_error(exc: Exception, address: str, public_key: bytes, url: str) -> SubmitError:

@@ -26,6 +26,7 @@ from phat_runtime.cli.common import (
     worker_url,
 )
 from phat_runtime.errors import ConfigError
+from phat_runtime.tee.policy import Policy
 
 DEFAULT_DEVNET_DIR = Path(".phat-devnet")
 DEVNET_FILE = "devnet.json"
@@ -49,6 +50,12 @@ def add_parsers(sub: Any) -> None:
                    help="first chain block a fresh worker applies (the block that created the cluster)")
     w.add_argument("--checkpoint-every", type=int, default=10, metavar="K",
                    help="publish the state root on chain every K blocks (0: never)")
+    w.add_argument("--public-url", default=None, metavar="URL",
+                   help="the URL clients reach this worker at, registered on chain "
+                        "(default: http://HOST:PORT, with 127.0.0.1 for 0.0.0.0)")
+    w.add_argument("--collateral", type=Path, default=None, metavar="FILE",
+                   help="dcap-qvl collateral JSON of this worker's quote (SGX/TDX; the workers "
+                        "verify the registration with it at the block's time)")
     w.add_argument("--dev-cluster-key", action="store_true",
                    help="DEVELOPMENT ONLY: derive the cluster key from the public cluster id "
                         "(every worker shares it without a handover; protects nothing)")
@@ -114,8 +121,19 @@ def _worker(args: argparse.Namespace) -> int:
     check_port_free(args.host, args.port)
     prepare_data_dir(args.data_dir)
     warn_simulated_once()
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    public_url = args.public_url or f"http://{host}:{args.port}"
+    if not public_url.startswith(("http://", "https://")):
+        raise ConfigError(f"--public-url {public_url!r} must start with http:// or https://")
+    collateral = b""
+    if args.collateral is not None:
+        try:
+            collateral = args.collateral.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read --collateral {args.collateral}: {exc.strerror}") from None
     chain = ChainConfig(args.chain, cluster, start_block=args.start_block,
-                        checkpoint_every=max(0, args.checkpoint_every), dev_cluster_key=args.dev_cluster_key)
+                        checkpoint_every=max(0, args.checkpoint_every), dev_cluster_key=args.dev_cluster_key,
+                        rpc_url=public_url, collateral=collateral)
     with console.status("starting worker (identity, cluster key, state)…"):
         worker = Worker(WorkerConfig(data_dir=args.data_dir, platform=args.platform,
                                      platform_config=platform_config(args, args.data_dir),
@@ -125,7 +143,9 @@ def _worker(args: argparse.Namespace) -> int:
     console.print(f"worker [bold]{to_ss58(worker.identity.public_key)}[/] on {args.platform}; "
                   f"cluster 0x{cluster.hex()}; state at block {info['block']}", highlight=False, soft_wrap=True)
     console.print(f"following {args.chain} from block {max(args.start_block, info['block'] + 1)}"
-                  + ("; [red]DEVELOPMENT cluster key (anyone can derive it)[/]" if args.dev_cluster_key else ""))
+                  + ("; [red]DEVELOPMENT cluster key (anyone can derive it)[/]" if args.dev_cluster_key else
+                     f"; registering as {public_url} and waiting for the cluster key by handover"
+                     if not info["ready"] else ""), highlight=False, soft_wrap=True)
     print_cluster(info)
     console.print(f"serving on http://{args.host}:{args.port}  (dashboard at /; Ctrl-C stops)", highlight=False)
     try:
@@ -141,8 +161,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _devnet(args: argparse.Namespace) -> int:
     from phat_runtime.chain import ChainNode, CreateCluster, Devnet, cluster_id
+    from phat_runtime.crypto.accounts import to_ss58
     from phat_runtime.crypto.signer import Signer
-    from phat_runtime.tee.policy import Policy
 
     root: Path = args.data_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -159,31 +179,43 @@ def _devnet(args: argparse.Namespace) -> int:
         cluster = cluster_id(alice.public_key, DEVNET_CLUSTER_SALT)
         start_block = previous.get("start_block") if previous.get("cluster") == "0x" + cluster.hex() else None
         if start_block is None:
-            with console.status("creating the development cluster on chain…"), ChainNode(chain.url) as node:
-                policy = Policy.from_dict({"platforms": ["simulated"]})
-                start_block = node.submit([CreateCluster(DEVNET_CLUSTER_SALT, policy, bytes(32))], alice).block_number
-        workers = []
-        for i in range(args.workers):
+            with ChainNode(chain.url) as node:
+                start_block = node.finalized_number() + 1  # the cluster is created after this
+        workers: list[dict[str, str]] = []
+
+        def launch(i: int) -> None:
             port = args.port + 1 + i
             data_dir = root / f"worker-{i}"
             log_file = open(root / f"worker-{i}.log", "ab")  # noqa: SIM115 — lives as long as the worker
             cmd = [sys.executable, "-m", "phat_runtime.cli.main", "worker", "--chain", chain.url,
                    "--cluster", "0x" + cluster.hex(), "--data-dir", str(data_dir), "--port", str(port),
-                   "--start-block", str(start_block), "--dev-cluster-key"]
+                   "--start-block", str(start_block)]
             procs.append(subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
             workers.append({"url": f"http://127.0.0.1:{port}", "data_dir": str(data_dir),
                             "log": str(root / f"worker-{i}.log")})
-        with console.status(f"starting {args.workers} worker(s)…"):
+            with console.status(f"starting worker {i}…"):
+                workers[-1]["identity"] = _wait_worker(workers[-1]["url"], procs[-1], Path(workers[-1]["log"]))
+            chain.fund([bytes.fromhex(workers[-1]["identity"][2:])])  # it signs its own chain messages
+
+        launch(0)
+        if "start_block" not in previous or previous.get("cluster") != "0x" + cluster.hex():
+            with console.status("creating the development cluster on chain (worker 0 makes its key)…"), \
+                    ChainNode(chain.url) as node:
+                node.submit([CreateCluster(DEVNET_CLUSTER_SALT, devnet_policy(),
+                                           bytes.fromhex(workers[0]["identity"][2:]))], alice)
+        for i in range(1, args.workers):
+            launch(i)
+        with console.status(f"workers registering and receiving the cluster key ({args.workers})…"):
             for entry, proc in zip(workers, procs, strict=True):
-                entry["identity"] = _wait_worker(entry["url"], proc, Path(entry["log"]))
-        chain.fund([bytes.fromhex(w["identity"][2:]) for w in workers])  # they publish checkpoints
+                _wait_ready(entry["url"], proc, Path(entry["log"]))
         summary = {"chain": chain.url, "cluster": "0x" + cluster.hex(), "start_block": start_block,
+                   "owner": to_ss58(alice.public_key),
                    "workers": [{"url": w["url"], "identity": w["identity"]} for w in workers]}
         state_file.write_text(json.dumps(summary, indent=2) + "\n")
         console.print(json.dumps(summary, indent=2), highlight=False, soft_wrap=True)
         console.print(f"[green]devnet ready in {time.monotonic() - started:.1f} s[/]"
                       + (f" (npm install took {chain.npm_seconds:.0f} s)" if chain.npm_seconds else "")
-                      + f"; written to {state_file}. [yellow]Development cluster key: not secure.[/] "
+                      + f"; written to {state_file}. [yellow]Development cluster: simulated TEE, not secure.[/] "
                       "Ctrl-C stops everything (data kept: run again to resume).")
         try:
             while not stop.is_set():
@@ -206,6 +238,37 @@ def _devnet(args: argparse.Namespace) -> int:
                 proc.kill()
         chain.stop()
         console.print("devnet stopped; chain and workers kept in " + str(root))
+
+
+def devnet_policy() -> Policy:
+    """The development cluster's policy: the simulated platform (development only, NOT SECURE)
+    with its default measurement."""
+    from phat_runtime.tee import simulated
+
+    return Policy.from_dict({"platforms": ["simulated"],
+                             "simulated": {"measurement": [simulated.DEFAULT_MEASUREMENT.hex()]}})
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 180) -> None:
+    """Until the worker holds the cluster key and has state (``ready`` in /v1/info)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+            raise ConfigError(f"the worker for {url} exited ({proc.returncode}): " + " | ".join(tail))
+        try:
+            last = httpx.get(url + "/v1/info", timeout=2, trust_env=False).json()
+            if last.get("ready"):
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.3)
+    waiting = (last.get("chain") or {}).get("waiting") or (last.get("chain") or {}).get("duties_error")
+    raise ConfigError(f"the worker for {url} has no cluster key after {timeout_s:.0f} s"
+                      + (f" ({waiting})" if waiting else "") + f"; see {log}")
 
 
 def _wait_worker(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> str:

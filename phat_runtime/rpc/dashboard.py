@@ -77,8 +77,9 @@ class Dashboard:
         self.worker = worker = fast.worker
         self.signins = SignIns(worker.identity.public_key)
         self.blocks = data.BlockRing()
-        self.blocks.seed(worker.cluster.checkpoint())
-        worker.pipeline.observers.append(self.blocks.observe)
+        if worker.ready:
+            self.blocks.seed(worker.cluster.checkpoint())
+        worker.add_block_observer(self.blocks.observe)
         self.meter = data.LoadMeter(fast.metrics)
         self.started_ms = int(time.time() * 1000)
         self._renders: asyncio.Semaphore | None = None

@@ -181,6 +181,8 @@ def contracts(worker: Worker, *, deployer: bytes | None = None,
     """Deployed contracts (all, or ``deployer``'s), at most ``limit``, and how many there are."""
     rows: list[ContractRow] = []
     total = 0
+    if not worker.ready:  # a chain worker waiting for the cluster key has no state yet
+        return rows, total
     with worker.store.reader() as view:
         system = worker.cluster.over(view).system_contract
         for key, raw in view.iter_prefix(CONTRACT):
@@ -201,7 +203,7 @@ def contracts(worker: Worker, *, deployer: bytes | None = None,
 
 def deployer_logs(worker: Worker, account: bytes) -> list[tuple[ContractRow, list[dict[str, Any]]]]:
     """The newest log records of each contract ``account`` deployed, newest first."""
-    store: LogStore | None = worker.cluster.services.logs
+    store: LogStore | None = worker.services.logs
     mine, _ = contracts(worker, deployer=account, limit=LOG_CONTRACTS)
     out = []
     for row in mine:

@@ -251,7 +251,7 @@ class FastPath:
         info = worker.contract_info(request.contract)  # reads the store: we are in a thread
         if info["deployer_hex"] != "0x" + request.origin.hex():
             raise RpcError("forbidden", "only the contract's deployer may read its logs")
-        store = worker.cluster.services.logs
+        store = worker.services.logs
         records = store.records(request.contract, since=since, limit=limit) if store is not None else []
         plaintext = bodies.encode_log_records([
             {"sequence": r.sequence, "level": r.level.name.lower(), "timestamp_ms": r.timestamp_ms,

@@ -89,6 +89,13 @@ class QueryProcesses:
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
         """Start every query process and wait until each is ready."""
+        if getattr(self.worker, "keyring", None) is not None:
+            from phat_runtime.errors import ConfigError
+
+            raise ConfigError("query processes serve a worker that already holds its cluster key: a "
+                              "member of a chain cluster receives keys (and rotated epochs) while it "
+                              "runs, which query processes do not follow yet; run it without "
+                              "--query-processes (or with --dev-cluster-key for development)")
         for index in range(self.count):
             self.children[index] = self._spawn(index)
         for child in self.children:
@@ -186,7 +193,7 @@ class QueryProcesses:
     # --- the control channel, main side --------------------------------------------------------------
     def _serve_child(self, child: _Child) -> None:
         sessions = self.app.sessions
-        logs = self.worker.cluster.services.logs
+        logs = self.worker.services.logs
         while True:
             try:
                 message = child.channel.recv()

@@ -83,11 +83,11 @@ def create_app(worker: Worker, limits: RpcLimits | None = None) -> FastPath:
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, Any]:
-        return {"ok": True, "block": worker.pipeline.height}
+        return {"ok": True, "block": worker.height}
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def prometheus() -> PlainTextResponse:
-        metrics.height.set(worker.pipeline.height)
+        metrics.height.set(worker.height)
         metrics.tx_waiting.set(fast.tx_admitted)
         metrics.query_slots.set(worker.pool.admitted)
         metrics.sessions.set(len(fast.sessions))
@@ -111,6 +111,12 @@ def create_app(worker: Worker, limits: RpcLimits | None = None) -> FastPath:
         records = await fast.in_thread(fast.read_threads, lambda: worker.rejections(
             since_block=max(0, since_block), limit=min(max(1, limit), 1000)))
         return {"rejections": records}
+
+    @app.get("/v1/chain/membership", tags=["chain"], responses=_ERRORS)
+    async def membership() -> dict[str, Any]:
+        """The cluster's owner, policy, key epochs (public halves) and workers with their
+        attestation verdicts, as this worker read them from the chain (chain mode)."""
+        return await fast.in_thread(fast.read_threads, worker.membership)
 
     @app.get("/v1/chain/checkpoints", tags=["chain"], responses=_ERRORS)
     async def checkpoints(worker_id: str | None = None, limit: int = 100) -> dict[str, Any]:

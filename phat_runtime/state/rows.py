@@ -27,13 +27,13 @@ namespace and what failed. Must not: log or show any key; import anything above 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from phat_runtime.crypto.kdf import symmetric_key
-from phat_runtime.errors import ConfigError, StateCorrupted
+from phat_runtime.errors import ConfigError, StateCorrupted, StateError
 from phat_runtime.state.root import compact_len, decode_entry, read_compact
 
 #: The runtime's contract-storage namespace (runtime/records.py): ``S ‖ address ‖ trie id ‖ key``.
@@ -127,10 +127,14 @@ class StateKeys:
     Thread-safe: caches are plain dicts (a race only derives a key twice).
     """
 
-    __slots__ = ("__weakref__", "_bases", "_ciphers", "_key_hash", "_meta", "_owner_tag",
-                 "_secret", "_tags")
+    __slots__ = ("__weakref__", "_bases", "_ciphers", "_epoch_secrets", "_key_hash", "_meta",
+                 "_owner_tag", "_secret", "_tags")
 
-    def __init__(self, cluster_secret: bytes) -> None:
+    def __init__(self, cluster_secret: bytes, epoch_secrets: Mapping[int, bytes] | None = None) -> None:
+        """``cluster_secret`` is epoch 0's key: row ids, metadata and epoch 0's values derive
+        from it. ``epoch_secrets`` (a chain cluster's key ring) gives every later epoch its own
+        key, so a worker that never received an epoch's key cannot read values sealed under it;
+        without it (standalone) later epochs derive from ``cluster_secret``."""
         if not isinstance(cluster_secret, bytes | bytearray) or len(cluster_secret) < 32:
             raise ConfigError("the cluster secret must be at least 32 bytes")
         self._secret = bytes(cluster_secret)
@@ -143,6 +147,22 @@ class StateKeys:
         self._bases: dict[tuple[int, bytes], bytes] = {}  # (epoch, owner tag) → row key
         self._ciphers: dict[tuple[int, bytes, bytes], AESGCM] = {}  # (+ batch id) → sub-key
         self._tags: dict[bytes, bytes] = {}  # scope → owner tag
+        self._epoch_secrets = None if epoch_secrets is None else dict(epoch_secrets)
+
+    def add_epoch_secret(self, epoch: int, secret: bytes) -> None:
+        """A key ring's new epoch key (chain clusters: after a rotation or handover)."""
+        if self._epoch_secrets is None:
+            raise ConfigError("this state has no per-epoch keys (standalone): epochs derive from one key")
+        self._epoch_secrets[epoch] = bytes(secret)
+
+    def _epoch_secret(self, epoch: int) -> bytes:
+        if epoch == 0 or self._epoch_secrets is None:
+            return self._secret
+        secret = self._epoch_secrets.get(epoch)
+        if secret is None:
+            raise StateError(f"no cluster key of epoch {epoch}: this worker never received it "
+                             "(revoked, or the handover is still pending)")
+        return secret
 
     def __repr__(self) -> str:
         return "<StateKeys (secret hidden)>"
@@ -178,7 +198,7 @@ class StateKeys:
             if base is None:
                 if len(self._bases) >= _CIPHER_CACHE:
                     self._bases.clear()
-                base = symmetric_key(self._secret, _PURPOSE, epoch.to_bytes(4, "little"), tag)
+                base = symmetric_key(self._epoch_secret(epoch), _PURPOSE, epoch.to_bytes(4, "little"), tag)
                 self._bases[(epoch, tag)] = base
             if len(self._ciphers) >= _CIPHER_CACHE:
                 self._ciphers.clear()

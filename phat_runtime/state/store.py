@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -74,7 +74,8 @@ class EncryptedStore:
     @classmethod
     def open(cls, path: str | os.PathLike[str], cluster_secret: bytes, *,
              epoch: int | None = None, synchronous: str = "FULL",
-             cache_bytes: int = DEFAULT_CACHE_BYTES) -> EncryptedStore:
+             cache_bytes: int = DEFAULT_CACHE_BYTES,
+             epoch_secrets: Mapping[int, bytes] | None = None) -> EncryptedStore:
         """Open (or create) the store at ``path``.
 
         ``epoch`` is the current key epoch from the worker's key ring: a new store starts at
@@ -82,10 +83,12 @@ class EncryptedStore:
         epoch is refused (values must never again be sealed under an old, maybe revoked key).
         A store sealed under another cluster key raises :class:`~phat_runtime.errors.WrongStateKey`.
         ``cache_bytes`` bounds the writer's cache of committed values (``cache.py``; 0: none).
+        ``epoch_secrets``: a chain cluster's key ring — each later epoch's own key
+        (:class:`~phat_runtime.state.rows.StateKeys`).
         """
         if cache_bytes < 0:
             raise ConfigError("cache_bytes must be 0 (no cache) or more")
-        keys = StateKeys(cluster_secret)
+        keys = StateKeys(cluster_secret, epoch_secrets)
         db = Database.connect(Path(path), synchronous=synchronous)
         try:
             stored_epoch, checkpoint, lthash = meta.load(db, keys, 0 if epoch is None else epoch)
@@ -102,12 +105,17 @@ class EncryptedStore:
         return f"<EncryptedStore {self._db.path} block={block} epoch={self._epoch}>"
 
     @classmethod
-    def open_reader(cls, path: str | os.PathLike[str], cluster_secret: bytes) -> StoreReader:
+    def open_reader(cls, path: str | os.PathLike[str], cluster_secret: bytes,
+                    epoch_secrets: Mapping[int, bytes] | None = None) -> StoreReader:
         """Open the store at ``path`` read-only, e.g. from a query process while the worker's
         block process owns it: ``with r.reader() as view`` gives the last committed block.
         Creates and changes nothing (the file must exist, written by the owner); a reader can
         never write. :class:`~phat_runtime.errors.WrongStateKey` under another cluster key."""
-        return StoreReader.open(path, StateKeys(cluster_secret))
+        return StoreReader.open(path, StateKeys(cluster_secret, epoch_secrets))
+
+    def add_epoch_secret(self, epoch: int, secret: bytes) -> None:
+        """The key of a new epoch from the worker's key ring (before :meth:`rotate` to it)."""
+        self._keys.add_epoch_secret(epoch, secret)
 
     @contextmanager
     def reader(self) -> Iterator[SqliteView]:

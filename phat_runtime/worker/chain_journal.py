@@ -7,10 +7,13 @@ chain, or derived from it by every worker alike):
   decode, a Call that does not open, a gas limit over the cap, …): ``GET /v1/chain/rejections``;
 - ``roots`` — this worker's state root after each applied block (the state store keeps only
   the last checkpoint), to compare with what workers published;
-- ``published`` — CheckpointPublished messages seen on chain: (worker, block, root).
+- ``published`` — CheckpointPublished messages seen on chain: (worker, block, root);
+- ``membership`` — the cluster's membership (``chain/membership.py``, canonical JSON) as of
+  the last block its messages were applied from, with that block's hash, and the membership
+  digest of every block that changed it (written into the state at that block).
 
-Nothing here feeds the state root, and losing it loses nothing the worker needs to run:
-rejections and published roots of blocks applied before are not read again from the chain.
+Nothing here is secret. Losing the file loses rejections and published roots of blocks applied
+before (they are not read again); the membership is read again from ``start_block``.
 Rejections are written *before* the block's state commits (so a crash in between cannot lose
 them; re-applying the block rewrites the same rows), roots after.
 """
@@ -23,6 +26,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from phat_runtime.chain.membership import Membership
 from phat_runtime.errors import StateError
 
 JOURNAL_FILE = "chain.sqlite"
@@ -35,6 +39,9 @@ CREATE TABLE IF NOT EXISTS roots (block INTEGER PRIMARY KEY, hash BLOB NOT NULL,
 CREATE TABLE IF NOT EXISTS published (
     worker BLOB NOT NULL, block INTEGER NOT NULL, root BLOB NOT NULL, seen_in INTEGER NOT NULL,
     PRIMARY KEY (worker, block));
+CREATE TABLE IF NOT EXISTS membership (
+    id INTEGER PRIMARY KEY CHECK (id = 0), json TEXT NOT NULL, cursor INTEGER NOT NULL, hash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS membership_digests (block INTEGER PRIMARY KEY, digest BLOB NOT NULL);
 """
 
 
@@ -118,3 +125,40 @@ class ChainJournal:
                 rows = self._db.execute("SELECT worker, block, root FROM published WHERE worker = ? "
                                         "ORDER BY block DESC LIMIT ?", (worker, limit)).fetchall()
         return [(bytes(w), int(b), bytes(r)) for w, b, r in rows]
+
+    # --- membership ---------------------------------------------------------------------------
+    def load_membership(self) -> Membership | None:
+        with self._lock:
+            row = self._db.execute("SELECT json FROM membership WHERE id = 0").fetchone()
+        return None if row is None else Membership.from_json(row[0])
+
+    def save_membership(self, membership: Membership, block_hash: bytes, digest: bytes | None) -> None:
+        """The membership after block ``membership.cursor`` (hash ``block_hash``); ``digest``
+        if that block changed it. One transaction: both or neither."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.execute("INSERT OR REPLACE INTO membership VALUES (0, ?, ?, ?)",
+                                 (membership.to_json(), membership.cursor, block_hash))
+                if digest is not None:
+                    self._db.execute("INSERT OR REPLACE INTO membership_digests VALUES (?, ?)",
+                                     (membership.cursor, digest))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def membership_digest(self, block: int) -> bytes | None:
+        """The membership digest after ``block`` if that block changed the membership."""
+        with self._lock:
+            row = self._db.execute("SELECT digest FROM membership_digests WHERE block = ?", (block,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def block_hash(self, block: int) -> bytes | None:
+        """The hash of chain block ``block`` if this worker applied it (state or membership)."""
+        with self._lock:
+            row = self._db.execute("SELECT hash FROM roots WHERE block = ?", (block,)).fetchone()
+            if row is None:
+                row = self._db.execute("SELECT hash FROM membership WHERE id = 0 AND cursor = ?",
+                                       (block,)).fetchone()
+        return None if row is None else bytes(row[0])

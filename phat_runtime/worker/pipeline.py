@@ -142,13 +142,15 @@ class BlockPipeline:
 
     def apply_block(self, txs: list[Transaction], *, number: int, block_hash: bytes,
                     timestamp_ms: int, always_commit: bool = True,
-                    deadline: float | None = None) -> BlockResult:
+                    deadline: float | None = None,
+                    state_writes: dict[bytes, bytes] | None = None) -> BlockResult:
         """Apply ``txs`` in order as block ``number``.
 
         ``deadline`` (``time.monotonic()``, standalone only): stop taking transactions once it
         has passed (at least one runs). ``always_commit=False`` (standalone): produce no block
         when every transaction was refused before it ran. A chain block always commits, empty
-        or not, so the worker's blocks are the chain's.
+        or not, so the worker's blocks are the chain's. ``state_writes``: rows the source writes
+        after the transactions (a chain worker's membership digest), part of the state root.
         """
         overlay = Overlay(self.cluster.state)
         view = Cluster(overlay, cluster_id=self.cluster.cluster_id, engine=self.cluster.engine,
@@ -173,6 +175,8 @@ class BlockPipeline:
         if not always_commit and not any(isinstance(r, Outcome) for r in result.results):
             self.cluster.discard_block()
             return result
+        for key, value in (state_writes or {}).items():
+            overlay.set(key, value)
         view.end_block(block)  # hooks, then the system contract's PinkEvents (runtime/block_end.py)
         overlay.commit()
         result.checkpoint = self.cluster.commit_block(number, block_hash)

@@ -56,6 +56,19 @@ class Readable(Protocol):
     def reader(self) -> Any: ...
 
 
+class _NotReady:
+    """Stands in for the state of a worker that has none yet (a chain worker waiting for the
+    cluster key): any use is refused as ``unavailable``."""
+
+    def __getattr__(self, name: str) -> object:
+        raise RpcError("unavailable", "this worker holds no cluster key yet, so it has no state to "
+                       "serve (registration or key handover pending; GET /v1/info shows its "
+                       "membership); try another worker of the cluster")
+
+
+NOT_READY: Any = _NotReady()
+
+
 class QueryService:
     """The query path of one worker (thread-safe; one per process)."""
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from phat_runtime.crypto.accounts import to_ss58
 from phat_runtime.crypto.e2e import SessionKeys
 from phat_runtime.crypto.hashing import blake2_256
 from phat_runtime.crypto.kdf import cluster_ecdh, contract_key, sr25519_pair_from_seed
-from phat_runtime.errors import ConfigError, DecodeError
+from phat_runtime.errors import DecodeError
 from phat_runtime.pink.cache import LocalCache
 from phat_runtime.pink.logs import LogStore
 from phat_runtime.pink.services import PinkServices
@@ -40,15 +41,17 @@ from phat_runtime.tee.identity import WorkerIdentity, load_or_create_identity
 from phat_runtime.tee.platform import KIND_SIMULATED, Platform
 from phat_runtime.types import AccountId
 from phat_runtime.wasm.engine import Engine, EngineConfig
+from phat_runtime.worker.chain_duties import MemberDuties, Registration
 from phat_runtime.worker.chain_journal import JOURNAL_FILE, ChainJournal
 from phat_runtime.worker.chain_source import DEFAULT_CHECKPOINT_EVERY, ChainSource
 from phat_runtime.worker.contract_meta import MetadataCache, metadata_json
 from phat_runtime.worker.datadir import DataDir
 from phat_runtime.worker.error_codes import RpcError
 from phat_runtime.worker.guards import NonceGuard, QueryPool
+from phat_runtime.worker.keyring import KEYRING_FILE, KeyRing
 from phat_runtime.worker.limits import BlockLimits
-from phat_runtime.worker.pipeline import APPLIED, BlockPipeline, Transaction
-from phat_runtime.worker.query_process import QueryService
+from phat_runtime.worker.pipeline import APPLIED, BlockPipeline, BlockResult, Transaction
+from phat_runtime.worker.query_process import NOT_READY, QueryService
 from phat_runtime.worker.standalone import StandaloneSource
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,10 @@ class ChainConfig:
     #: DEVELOPMENT ONLY — derive the cluster key from the cluster id, so every worker started
     #: with it shares one key without a handover. Anyone can derive it: it protects nothing.
     dev_cluster_key: bool = False
+    #: The URL clients reach this worker's RPC at (registered on chain; "" = none given).
+    rpc_url: str = ""
+    #: dcap-qvl collateral JSON for this worker's quote (empty for the simulated platform).
+    collateral: bytes = b""
 
 
 def dev_cluster_secret(cluster: bytes) -> bytes:
@@ -126,77 +133,134 @@ class Worker:
         )
         chain = config.chain
         self.cluster_id = chain.cluster if chain is not None else config.cluster_id
-        cluster_secret = self._cluster_secret_for(chain)
         limits = config.limits
         if chain is not None and limits == BlockLimits():
             limits = BlockLimits.for_chain()  # fees, not quotas; the wall clock only guards
         self.limits = limits
-        self.store: SnapshotStore = config.store if config.store is not None else _open_store(
-            config.data_dir / STATE_FILE, cluster_secret
-        )
-        services = config.services or PinkServices()
-        if services.cache is None:
-            services.cache = LocalCache()
-        if services.logs is None:
-            services.logs = LogStore()
-        services.cluster_secret = cluster_secret
-        services.worker_pubkey = self.identity.public_key
+        self.services = config.services or PinkServices()
+        if self.services.cache is None:
+            self.services.cache = LocalCache()
+        if self.services.logs is None:
+            self.services.logs = LogStore()
+        self.services.worker_pubkey = self.identity.public_key
         if config.egress is not None:
-            services.egress = config.egress
-        self._cluster_secret = cluster_secret
+            self.services.egress = config.egress
         self.engine = Engine(EngineConfig(wall_clock_ms=config.query_wall_clock_ms,
                                           cache_dir=config.data_dir / "module-cache"))
-        self.cluster = Cluster(self.store, cluster_id=self.cluster_id, engine=self.engine,
-                               services=services)
-        genesis(self.cluster, config.cluster_owner, config.system_contract)  # block 0 of a new store
-        self.system_contract, self.cluster_owner = _system_and_owner(self.cluster)
         self.nonces = NonceGuard()
         self.pool = QueryPool(config.max_in_flight, config.backlog, weight_of=self.contract_weight)
         self.metadata = MetadataCache()
-        self.queries = QueryService(self.identity, self.store, self.cluster,
+        # The query path; its state is attached when the state opens (a chain worker: once it
+        # holds the cluster key — until then every query is refused as unavailable).
+        self.queries = QueryService(self.identity, NOT_READY, NOT_READY,
                                     wall_clock_ms=config.query_wall_clock_ms, nonces=self.nonces,
                                     pool=self.pool, metadata=self.metadata)
-        self.pipeline = BlockPipeline(self.cluster, limits)
-        self.chain: ChainSource | None = None
-        self.source: StandaloneSource | ChainSource
-        if chain is None:
-            self.source = StandaloneSource(self.pipeline)
-        else:
-            self.chain = self.source = ChainSource(
-                self.pipeline, chain.url, chain.cluster, ecdh_keys={0: cluster_ecdh(cluster_secret)[0]},
-                journal=ChainJournal(config.data_dir / JOURNAL_FILE),
-                publisher=self.identity if chain.checkpoint_every else None,
-                checkpoint_every=chain.checkpoint_every, start_block=chain.start_block)
         self.quote = self.platform.quote(self.identity.report_data)
         # pink's worker_sgx_quote: a DCAP quote from real hardware; a simulated quote proves
         # nothing, so contracts see None rather than something that looks like attestation.
-        if services.quote_provider is None and self.quote.kind != KIND_SIMULATED:
+        if self.services.quote_provider is None and self.quote.kind != KIND_SIMULATED:
             raw = self.quote.raw
-            services.quote_provider = lambda: raw
+            self.services.quote_provider = lambda: raw
+        self._ready = False
+        self._block_observers: list[Callable[[BlockResult], None]] = []
+        self.system_contract: AccountId | None = None
+        self.cluster_owner: AccountId | None = None
+        self.keyring: KeyRing | None = None
+        self.duties: MemberDuties | None = None
+        self.chain: ChainSource | None = None
+        self.source: StandaloneSource | ChainSource
+        if chain is None:
+            self._open_state({0: self._load_or_create_cluster_secret()})
+            self.source = StandaloneSource(self.pipeline)
+            return
+        journal = ChainJournal(config.data_dir / JOURNAL_FILE)
+        publisher = self.identity if chain.checkpoint_every else None
+        if chain.dev_cluster_key:
+            log.warning("DEVELOPMENT CLUSTER KEY: derived from the public cluster id 0x%s — anyone "
+                        "can compute it; this cluster protects nothing", chain.cluster.hex())
+            secret = dev_cluster_secret(chain.cluster)
+            self.chain = self.source = ChainSource(
+                chain.url, chain.cluster, journal=journal, identity=self.identity,
+                pipeline=self._open_state({0: secret}), dev_secret=secret, publisher=publisher,
+                checkpoint_every=chain.checkpoint_every, start_block=chain.start_block)
+            return
+        # A member of a real cluster: the key arrives by attested handover (or, on the genesis
+        # worker, is generated once its registration passed); state opens when it does.
+        self.keyring = KeyRing(config.data_dir / KEYRING_FILE, self.platform)
+        self.chain = self.source = ChainSource(
+            chain.url, chain.cluster, journal=journal, identity=self.identity, keyring=self.keyring,
+            open_state=self._open_state, publisher=publisher,
+            checkpoint_every=chain.checkpoint_every, start_block=chain.start_block)
+        self.chain.on_key = self._key_added
+        self.duties = MemberDuties(self.chain, self.identity, Registration(
+            self.platform.name if self.quote.kind == KIND_SIMULATED else self.quote.kind,
+            self.quote.raw, chain.collateral, chain.rpc_url))
+
+    def _open_state(self, keys: dict[int, bytes], owner: bytes | None = None) -> BlockPipeline:
+        """Open the encrypted state with the cluster keys (epoch 0's is the cluster secret),
+        install genesis in a new store — deployed by ``owner`` (a chain cluster's owner, from
+        its CreateCluster) unless the configuration names one — and make the block pipeline."""
+        cluster_secret = keys[0]
+        ring = keys if self.config.chain is not None and not self.config.chain.dev_cluster_key else None
+        self.store: SnapshotStore = self.config.store if self.config.store is not None else _open_store(
+            self.config.data_dir / STATE_FILE, cluster_secret, ring)
+        self.services.cluster_secret = cluster_secret
+        self._cluster_secret = cluster_secret
+        self.cluster = Cluster(self.store, cluster_id=self.cluster_id, engine=self.engine,
+                               services=self.services)
+        genesis(self.cluster, self.config.cluster_owner or owner, self.config.system_contract)  # block 0 of a new store
+        self.system_contract, self.cluster_owner = _system_and_owner(self.cluster)
+        self.queries.store, self.queries.cluster = self.store, self.cluster
+        self.pipeline = BlockPipeline(self.cluster, self.limits)
+        self.pipeline.observers.extend(self._block_observers)
+        self._ready = True
+        return self.pipeline
+
+    def _key_added(self, epoch: int, secret: bytes) -> None:
+        if self._ready and epoch > 0:
+            add = getattr(self.store, "add_epoch_secret", None)
+            if add is not None:
+                add(epoch, secret)
+
+    def _require_state(self) -> None:
+        if not self._ready:
+            waiting = self.chain.status.waiting if self.chain is not None else None
+            raise RpcError("unavailable", "this worker holds no cluster key yet, so it has no state to "
+                           f"serve ({waiting or 'registration or key handover pending'}); "
+                           "GET /v1/info shows its membership; try another worker of the cluster")
+
+    @property
+    def ready(self) -> bool:
+        """True once the worker has state (a chain worker: once it holds the cluster key)."""
+        return self._ready
+
+    def add_block_observer(self, observe: Callable[[BlockResult], None]) -> None:
+        """Call ``observe`` after every committed block, including on state opened later."""
+        self._block_observers.append(observe)
+        if self._ready:
+            self.pipeline.observers.append(observe)
+
+    @property
+    def height(self) -> int:
+        """The last block this worker applied (0 before it has state)."""
+        return self.pipeline.height if self._ready else 0
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         self.source.start()
+        if self.duties is not None:
+            self.duties.start()
 
     def stop(self) -> None:
+        if self.duties is not None:
+            self.duties.stop()
         self.source.stop()
         if self.chain is not None:
             self.chain.journal.close()
-        close = getattr(self.store, "close", None)
+        close = getattr(self.store, "close", None) if self._ready else None
         if close is not None:
             close()
         self.data_dir.close()
-
-    def _cluster_secret_for(self, chain: ChainConfig | None) -> bytes:
-        if chain is None:
-            return self._load_or_create_cluster_secret()
-        if chain.dev_cluster_key:
-            log.warning("DEVELOPMENT CLUSTER KEY: derived from the public cluster id 0x%s — anyone "
-                        "can compute it; this cluster protects nothing", chain.cluster.hex())
-            return dev_cluster_secret(chain.cluster)
-        raise ConfigError("a chain worker receives its cluster key by attested handover, which this "
-                          "version does not do yet: pass dev_cluster_key=True (--dev-cluster-key; "
-                          "development only) to share a key derived from the cluster id")
 
     def _load_or_create_cluster_secret(self) -> bytes:
         """Standalone mode: the worker is its own cluster and generates the cluster key once,
@@ -212,7 +276,8 @@ class Worker:
 
     # --- info --------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        checkpoint = self.cluster.checkpoint()
+        checkpoint = self.cluster.checkpoint() if self._ready else None
+        epoch, ecdh = self._cluster_key_public()
         return {
             **self._mode_info(),
             "identity": "0x" + self.identity.public_key.hex(),
@@ -220,8 +285,9 @@ class Worker:
             "platform": self.platform.name,
             "quote": "0x" + self.quote.raw.hex(),
             "cluster": "0x" + self.cluster_id.hex(),
-            "cluster_ecdh": "0x" + cluster_ecdh(self._cluster_secret)[1].hex(),
-            "cluster_epoch": 0,
+            "cluster_ecdh": None if ecdh is None else "0x" + ecdh.hex(),
+            "cluster_epoch": epoch,
+            "ready": self._ready,
             "block": checkpoint.number if checkpoint else 0,
             "state_root": "0x" + (checkpoint.state_root.hex() if checkpoint else bytes(32).hex()),
             "runtime_version": [1, 2],
@@ -229,6 +295,32 @@ class Worker:
             "cluster_owner": _account_json(self.cluster_owner),
             "limits": self.limits.describe(),
         }
+
+    def _cluster_key_public(self) -> tuple[int | None, bytes | None]:
+        """The current key epoch and its ECDH public key (what Call payloads are sealed to)."""
+        if self.keyring is None:
+            return 0, cluster_ecdh(self._cluster_secret)[1]
+        assert self.chain is not None
+        with self.chain.membership_lock:
+            m = self.chain.membership
+            current = m.current_epoch
+            return current, None if current is None else m.epochs[current].ecdh
+
+    def membership(self) -> dict[str, Any]:
+        """The cluster's membership as this worker read it from the chain (public)."""
+        if self.chain is None:
+            raise RpcError("not_found", "this worker is standalone: it is its own cluster")
+        with self.chain.membership_lock:
+            m = self.chain.membership
+            return {"cluster": "0x" + m.cluster.hex(), "created": m.created,
+                    "owner": None if m.owner is None else to_ss58(m.owner),
+                    "genesis_worker": None if m.genesis_worker is None else "0x" + m.genesis_worker.hex(),
+                    "policy": None if m.policy is None else m.policy.to_dict(),
+                    "block": m.cursor, "current_epoch": m.current_epoch,
+                    "rotation_requested_at": m.rotation_requested_at,
+                    "epochs": [{"epoch": e.epoch, "identity": "0x" + e.identity.hex(), "ecdh": "0x" + e.ecdh.hex(),
+                                "published_at": e.published_at} for e in m.epochs.values()],
+                    "members": [member.to_json() for member in m.members.values()]}
 
     def _mode_info(self) -> dict[str, Any]:
         if self.chain is None:
@@ -241,6 +333,9 @@ class Worker:
                          if dev else "chain mode: the chain orders every state change"),
                 "chain": {"url": status.url, "connected": status.connected, "error": status.error,
                           "last_block": status.last_block, "last_hash": "0x" + status.last_hash.hex(),
+                          "membership_block": status.membership_block, "waiting": status.waiting,
+                          "keys_held": self.keyring.epochs() if self.keyring is not None else [0],
+                          "duties_error": self.duties.last_error if self.duties is not None else None,
                           "published_checkpoint": status.published,
                           "publish_error": status.publish_error,
                           "checkpoint_every": self.chain.checkpoint_every}}
@@ -303,6 +398,7 @@ class Worker:
         return found.outcome, receipt
 
     def contract_info(self, address: bytes) -> dict[str, Any]:
+        self._require_state()
         with self.store.reader() as view:
             info = self.cluster.over(view).records.contract(address)
             if info is None:
@@ -335,6 +431,7 @@ class Worker:
         Refused before it is queued (nothing changes, no block): a replayed (origin, nonce),
         an expired deadline, a gas limit over the cap."""
         self.check_request(request)
+        self._require_state()
         if not request.kind.is_transaction:
             raise RpcError("wrong_kind", f"a {request.kind.name} request is not a transaction; queries go to /v2/query, log reads to /v2/logs")
         self.nonces.check_deadline(request.deadline_ms, _now_ms())
@@ -378,10 +475,10 @@ def _account_json(account: bytes | None) -> dict[str, str] | None:
     return None if account is None else {"address": to_ss58(account), "address_hex": "0x" + account.hex()}
 
 
-def _open_store(path: Path, cluster_secret: bytes) -> SnapshotStore:
+def _open_store(path: Path, cluster_secret: bytes, ring: dict[int, bytes] | None) -> SnapshotStore:
     from phat_runtime.state.store import EncryptedStore
 
-    return EncryptedStore.open(path, cluster_secret)
+    return EncryptedStore.open(path, cluster_secret, epoch_secrets=ring)
 
 
 def _now_ms() -> int:
