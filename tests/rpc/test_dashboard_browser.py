@@ -82,8 +82,24 @@ def submit(driver: WebDriver, form_action: str) -> None:
     """Click a form's button and wait until the page it leads to has loaded."""
     button = driver.find_element(By.CSS_SELECTOR, f"form[action='{form_action}'] button")
     button.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(button))
+    WebDriverWait(driver, 30).until(_gone(button))
     WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def _gone(element):  # type: ignore[no-untyped-def]
+    """The old page's element is gone. Chromium may answer "Node with given id does not belong
+    to the document" (a WebDriverException) instead of a stale-element error while the new page
+    replaces the old one: both mean the same."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def check(_driver: WebDriver) -> bool:
+        try:
+            element.is_enabled()
+        except (StaleElementReferenceException, WebDriverException):
+            return True
+        return False
+
+    return check
 
 
 def section(driver: WebDriver, name: str) -> str:
