@@ -17,6 +17,7 @@ Must not: touch the network or decode messages (``protocol.py`` does, with its o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -46,6 +47,15 @@ class ChainBlock:
     parent_hash: bytes
     timestamp_ms: int
     remarks: tuple[Remark, ...] = field(default=())
+
+    def numbered(self) -> Iterator[tuple[int, Remark]]:
+        """Each remark with its position among its extrinsic's remarks (a batch holds several):
+        (block, extrinsic, position) names one message everywhere (rejections, RESULT)."""
+        positions: dict[int, int] = {}
+        for remark in self.remarks:
+            position = positions.get(remark.extrinsic, 0)
+            positions[remark.extrinsic] = position + 1
+            yield position, remark
 
     def __repr__(self) -> str:
         return (f"ChainBlock(#{self.number}, 0x{self.hash.hex()[:16]}…, t={self.timestamp_ms}, "

@@ -166,10 +166,7 @@ class Membership:
         out: list[MembershipEvent] = []
         if block.number <= self.cursor:
             return out
-        positions: dict[int, int] = {}
-        for remark in block.remarks:
-            position = positions.get(remark.extrinsic, 0)
-            positions[remark.extrinsic] = position + 1
+        for position, remark in block.numbered():
             try:
                 message = decode_message(remark.data)
             except ProtocolError:

@@ -338,10 +338,7 @@ class ChainSource:
 
     def _keyless_rejections(self, block: ChainBlock) -> list[Rejection]:
         out = []
-        positions: dict[int, int] = {}
-        for remark in block.remarks:
-            position = positions.get(remark.extrinsic, 0)
-            positions[remark.extrinsic] = position + 1
+        for position, remark in block.numbered():
             try:
                 message = decode_message(remark.data)
             except ProtocolError:
@@ -392,12 +389,9 @@ class ChainSource:
         rejections: list[Rejection] = []
         published: list[tuple[bytes, CheckpointPublished]] = []
         cap = self.pipeline.limits.max_tx_gas
-        positions: dict[int, int] = {}
         epoch = 0 if self.dev else self.membership.epoch_at(block.number)
         keys = self.ecdh_keys()
-        for remark in block.remarks:
-            position = positions.get(remark.extrinsic, 0)
-            positions[remark.extrinsic] = position + 1
+        for position, remark in block.numbered():
 
             def reject(kind: str, reason: str, remark=remark, position=position) -> None:  # type: ignore[no-untyped-def]
                 rejections.append(Rejection(block.number, remark.extrinsic, position,
