@@ -118,8 +118,12 @@ def ensure_installed(root: Path = PROJECT_ROOT, progress: Progress | None = None
 
 def extract_genesis(target: Path, npm_dir: Path, *, now_ms: int | None = None) -> Path:
     """Write the raw genesis to ``target`` (once: an existing file is kept, so a restarted chain
-    has the same genesis), with ``Timestamp.Now`` fixed to ``now_ms`` (default: now)."""
+    has the same genesis), with ``Timestamp.Now`` fixed to ``now_ms`` (default: now). An existing
+    genesis with another time than a given ``now_ms`` is refused (a chain cannot change its past)."""
     if target.is_file():
+        if now_ms is not None and (kept := genesis_time_ms(target)) != now_ms:
+            raise DevnetError(f"the chain in {target.parent} began at {kept} ms, not {now_ms}: its "
+                              "genesis time cannot change; use a new data dir")
         return target
     node = tool("node")
     script = f"process.stdout.write(require({json.dumps(GENESIS_MODULE)}).chainSpec)"
@@ -139,6 +143,15 @@ def extract_genesis(target: Path, npm_dir: Path, *, now_ms: int | None = None) -
     partial.write_text(json.dumps(spec))
     os.replace(partial, target)
     return target
+
+
+def genesis_time_ms(genesis: Path) -> int | None:
+    """``Timestamp.Now`` of an extracted genesis (unix ms); ``None`` if it has none."""
+    try:
+        raw = json.loads(genesis.read_text())["genesis"]["raw"]["top"].get(TIMESTAMP_NOW_KEY)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DevnetError(f"{genesis} is not a raw chain spec: {exc}") from exc
+    return None if raw is None else int.from_bytes(bytes.fromhex(raw.removeprefix("0x")), "little")
 
 
 def write_config(path: Path, *, genesis: Path, db: Path, port: int, host: str = "127.0.0.1") -> Path:

@@ -9,6 +9,12 @@ final at once. Development only: the chain's runtime is real, its consensus is n
 Data dir layout: ``genesis.json`` (extracted at run time — GPL, never commit it),
 ``chopsticks.json`` (config), ``chain.sqlite`` (blocks), ``chopsticks.log``.
 
+The chain's clock starts at ``genesis_time_ms`` (default: when the data dir is created) and
+advances one slot (12 s) per block, however fast blocks are built. A past genesis time lets a
+chain verify attestation samples whose collateral is valid only in a past window (registrations
+are verified at the block's time); ``dev_timeTravel`` moves a running chain's clock (either way:
+the next block is one slot after the given time).
+
 Accounts are funded through ``dev_setStorage`` after each start, only where the balance is
 below half the target, keeping nonces: funding written that way lives in memory until the
 account's next transaction writes it into a block, so every start tops up again.
@@ -56,8 +62,12 @@ class Devnet:
 
     def __init__(self, data_dir: Path, port: int | None = None, *, accounts: Iterable[bytes] = (),
                  balance: int = DEFAULT_BALANCE, progress: Progress | None = None,
-                 project_root: Path = PROJECT_ROOT) -> None:
+                 project_root: Path = PROJECT_ROOT, genesis_time_ms: int | None = None) -> None:
+        """``genesis_time_ms``: the chain's time at genesis (unix ms; block 1 is one slot later).
+        Default: the moment the data dir's genesis is first extracted. Fixed for the life of the
+        data dir: a different value for an existing chain is refused."""
         self.data_dir = Path(data_dir)
+        self.genesis_time_ms = genesis_time_ms
         self.port = port
         self.accounts = [dev_account(name) for name in DEV_ACCOUNTS] + [bytes(a) for a in accounts]
         self.balance = balance
@@ -96,7 +106,8 @@ class Devnet:
             return self
         self.npm_dir, self.npm_seconds = chopsticks.ensure_installed(self.root, self.progress)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        genesis = chopsticks.extract_genesis(self.data_dir / "genesis.json", self.npm_dir)
+        genesis = chopsticks.extract_genesis(self.data_dir / "genesis.json", self.npm_dir,
+                                             now_ms=self.genesis_time_ms)
         if self.port is None:
             self.port = free_port()
         elif _port_in_use(self.port):

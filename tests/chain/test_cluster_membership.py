@@ -42,6 +42,7 @@ from phat_runtime.tee.policy import Policy
 from phat_runtime.worker.service import ChainConfig, Worker, WorkerConfig
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts_examples"
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "attestation"
 TOKEN = EXAMPLES / "token" / "token.contract"
 POLICY = Policy.from_dict({"platforms": ["simulated"],
                            "simulated": {"measurement": [simulated.DEFAULT_MEASUREMENT.hex()]}})
@@ -85,9 +86,9 @@ class Cluster:
         self.workers.append(running)
         return running
 
-    def create(self, genesis: Worker) -> None:
+    def create(self, genesis: Worker, policy: Policy = POLICY) -> None:
         with ChainNode(self.devnet.url) as node:
-            node.submit([CreateCluster(self.salt, POLICY, genesis.identity.public_key)], self.owner)
+            node.submit([CreateCluster(self.salt, policy, genesis.identity.public_key)], self.owner)
 
     def wait_ready(self, *workers: Worker) -> None:
         for w in workers:
@@ -228,3 +229,77 @@ def _contracts(worker: Worker) -> list[bytes]:
 def _is_token(worker: Worker, address: bytes) -> bool:
     meta = worker.contract_info(address)["metadata"]
     return bool(meta) and "token" in str(meta).lower()
+
+
+# --- real DCAP samples: a chain whose clock is inside their collateral's validity window ------
+
+#: The SGX sample's collateral is valid 2025-06-19 10:56 → 2025-07-19 10:01 UTC
+#: (tests/fixtures/attestation/SOURCES.md); registrations are verified at the block's time.
+SGX_WINDOW_MS = 1_751_328_000_000  # 2025-07-01 00:00 UTC: the chain's genesis time
+#: The outdated TDX sample's collateral is valid 2026-02-18 10:41 → 2026-03-20 10:41 UTC.
+TDX_OUTDATED_WINDOW_MS = 1_772_323_200_000  # 2026-03-01 00:00 UTC
+SGX_MR_ENCLAVE = "33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb"
+TDX_OUTDATED_MR_TD = ("273828c46252fcbdd8ad2dd907130222b03466d52a2911d70c1a5950895d6bd1"
+                      "ae451d382d5a9b1b4c0ed0e5ae9a3dbd")
+
+
+@pytest.fixture
+def devnet_2025(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    """A chain of its own that begins inside the SGX sample's window (the session's devnet keeps
+    the real time: other tests follow it)."""
+    net = Devnet(tmp_path_factory.mktemp("devnet-2025"), genesis_time_ms=SGX_WINDOW_MS, progress=print)
+    net.start()
+    try:
+        yield net
+    finally:
+        net.stop()
+
+
+def _register_sample(node: ChainNode, cluster: Cluster, who: WorkerIdentity, platform: str, quote: str) -> None:
+    """``who`` registers with a real quote and its collateral (the quote's report data binds
+    someone else's keys: no real sample can bind a key made here)."""
+    node.submit([RegisterWorker(cluster.id, who.public_key, who.ecdh_public_key, platform,
+                                (SAMPLES / quote).read_bytes(), (SAMPLES / f"{quote}_collateral.json").read_bytes(),
+                                "http://127.0.0.1:9")], who)
+
+
+@pytest.mark.slow
+def test_outdated_tcb_gets_no_key_and_the_same_reason_everywhere(devnet_2025: Devnet, tmp_path: Path) -> None:
+    # The policy accepts the simulated members, and SGX / TDX with the samples' measurements
+    # and any advisory: what fails the samples is their TCB (and, unavoidably, the binding).
+    policy = Policy.from_dict({
+        "platforms": ["simulated", "sgx", "tdx"], "advisories": "*",
+        "simulated": {"measurement": [simulated.DEFAULT_MEASUREMENT.hex()]},
+        "sgx": {"mr_enclave": [SGX_MR_ENCLAVE]}, "tdx": {"mr_td": [TDX_OUTDATED_MR_TD]}})
+    sgx, tdx = WorkerIdentity.generate(), WorkerIdentity.generate()
+    devnet_2025.fund([sgx.public_key, tdx.public_key])
+    with contextlib.ExitStack() as stack:
+        cluster = Cluster(devnet_2025, tmp_path, stack)
+        live = [cluster.worker("w1"), cluster.worker("w2")]
+        for w in live:
+            cluster.run(w)
+        cluster.create(live[0], policy)
+        # The samples register while the members register and hand over the key.
+        with ChainNode(devnet_2025.url) as node:
+            _register_sample(node, cluster, sgx, "sgx", "sgx_quote")
+            # Forward to the outdated TDX sample's window (the next block is one slot later).
+            devnet_2025.rpc("dev_timeTravel", [TDX_OUTDATED_WINDOW_MS])
+            _register_sample(node, cluster, tdx, "tdx", "tdx_quote_outdated")
+        cluster.wait_ready(*live)
+        cluster.wait_same_root(live)
+        seen = []
+        for w in live:
+            by_id = {m["identity_hex"]: m for m in w.membership()["members"]}
+            s, t = by_id["0x" + sgx.public_key.hex()], by_id["0x" + tdx.public_key.hex()]
+            # dcap-qvl verified the SGX quote at the 2025 block's time; the policy refused its TCB.
+            assert not s["passed"] and s["tcb_status"] == "ConfigurationAndSWHardeningNeeded"
+            assert "tcb_status: ConfigurationAndSWHardeningNeeded not accepted" in s["reason"]
+            assert "report_data" in s["reason"] and "measurement" not in s["reason"]
+            # The TDX platform's TCB is below every level its collateral lists: dcap-qvl refuses it.
+            assert not t["passed"] and "No matching TCB level found" in t["reason"]
+            assert s["epochs"] == [] and t["epochs"] == []  # nobody handed them a key
+            assert [m["passed"] for m in by_id.values() if m["platform"] == "simulated"] == [True, True]
+            rejected = {r["signer_hex"]: r["reason"] for r in w.rejections(limit=1000)}
+            seen.append((s["reason"], t["reason"], rejected["0x" + sgx.public_key.hex()],
+                         rejected["0x" + tdx.public_key.hex()]))
+        assert len(set(seen)) == 1, seen

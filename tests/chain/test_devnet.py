@@ -85,3 +85,13 @@ def test_missing_node_or_npm_is_a_clear_error(tmp_path: Path, monkeypatch: pytes
 def test_without_pins_the_devnet_says_it_needs_a_checkout(tmp_path: Path) -> None:
     with pytest.raises(DevnetError, match="package.json"):
         chopsticks.ensure_installed(tmp_path)
+
+
+def test_a_chain_keeps_the_genesis_time_it_began_with(tmp_path: Path, devnet: Devnet) -> None:
+    genesis = tmp_path / "genesis.json"
+    chopsticks.extract_genesis(genesis, devnet.npm_dir, now_ms=1_751_328_000_000)
+    assert chopsticks.genesis_time_ms(genesis) == 1_751_328_000_000
+    chopsticks.extract_genesis(genesis, devnet.npm_dir, now_ms=1_751_328_000_000)  # same: kept
+    chopsticks.extract_genesis(genesis, devnet.npm_dir)  # no time asked: kept
+    with pytest.raises(DevnetError, match="genesis time cannot change"):
+        Devnet(tmp_path, genesis_time_ms=1_700_000_000_000).start()
