@@ -9,7 +9,13 @@ read-only (WAL views of the last committed block: a query sees every block the m
 committed before it started), compiles modules through the shared on-disk module cache, and
 signs receipts with the worker identity — the secrets reach it over a private socket pair at
 start (:class:`~phat_runtime.worker.query_process.QueryHandover`), never through a file, argv
-or the environment. Replay protection of query nonces is one table in shared memory for all
+or the environment. A chain cluster member receives its cluster key while it runs: its query
+processes start without one and answer ``unavailable`` until its state opens; then, and
+whenever a key epoch is added (rotation, handover), the main process sends every live query
+process the keys over the same socket pair (``["keys", …]``, ``Worker.add_key_observer``) and
+waits — a bounded time — until each holds them, so no block sealed under a new epoch is
+committed before the query processes can read it; one started later gets them in its
+handover. Replay protection of query nonces is one table in shared memory for all
 processes (``worker/replay.py``); sessions are shared over the control channel
 (``rpc/control.py``, ``rpc/sessions.py``).
 
@@ -45,6 +51,8 @@ log = logging.getLogger(__name__)
 START_TIMEOUT_S = 120
 #: A process that dies sooner than this after its start waits before it is started again.
 FAST_DEATH_S = 10
+#: How long the thread that added a key epoch waits for the query processes to hold it.
+KEYS_TIMEOUT_S = 10.0
 
 
 def default_query_processes() -> int:
@@ -59,6 +67,19 @@ class _Child:
     channel: Channel
     started: float = field(default_factory=time.monotonic)
     ready: threading.Event = field(default_factory=threading.Event)
+    keys_held: int = 0  # the last ["keys", seq, …] it confirmed
+    keys_changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def wait_keys(self, seq: int, timeout_s: float) -> bool:
+        """Wait until this process confirmed keys message ``seq`` (False: timed out or it died)."""
+        deadline = time.monotonic() + timeout_s
+        with self.keys_changed:
+            while self.keys_held < seq:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    return False
+                self.keys_changed.wait(min(left, 0.2))
+        return True
 
 
 class QueryProcesses:
@@ -84,20 +105,20 @@ class QueryProcesses:
         self.children: list[_Child | None] = [None] * count
         self.restarts = 0
         self._stopping = threading.Event()
+        # Held while a keys message goes out and while a process is started, so every process
+        # gets each key epoch: in its handover or in a keys message.
+        self._keys_lock = threading.Lock()
+        self._keys_seq = 0
         self._supervisor = threading.Thread(target=self._supervise, name="phat-query-supervisor", daemon=True)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
         """Start every query process and wait until each is ready."""
-        if getattr(self.worker, "keyring", None) is not None:
-            from phat_runtime.errors import ConfigError
-
-            raise ConfigError("query processes serve a worker that already holds its cluster key: a "
-                              "member of a chain cluster receives keys (and rotated epochs) while it "
-                              "runs, which query processes do not follow yet; run it without "
-                              "--query-processes (or with --dev-cluster-key for development)")
-        for index in range(self.count):
-            self.children[index] = self._spawn(index)
+        if self.worker.state_keys() is not None:  # a chain member: its keys change while it runs
+            self.worker.add_key_observer(self._keys_changed)
+        with self._keys_lock:
+            for index in range(self.count):
+                self.children[index] = self._spawn(index)
         for child in self.children:
             assert child is not None
             if not child.ready.wait(START_TIMEOUT_S):
@@ -138,9 +159,11 @@ class QueryProcesses:
     def _handover(self, index: int) -> QueryHandover:
         worker = self.worker
         quote = worker.quote.raw if worker.quote.kind != KIND_SIMULATED else b""
+        ring = worker.state_keys()
         return QueryHandover(
             identity_secret=worker.identity.secret_bytes(),
-            cluster_secret=worker._cluster_secret,
+            cluster_secret=worker._cluster_secret if ring is None else ring.get(0, b""),
+            epoch_secrets=ring,
             cluster_id=worker.cluster_id,
             state_path=str(worker.config.data_dir / STATE_FILE),
             module_cache=str(worker.config.data_dir / "module-cache"),
@@ -155,6 +178,7 @@ class QueryProcesses:
         )
 
     def _spawn(self, index: int) -> _Child:
+        """Start query process ``index`` (the caller holds ``_keys_lock``)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         fds = (theirs.fileno(), self.listen.fileno(), self.replay.fd)
         command = [sys.executable, "-m", "phat_runtime.rpc.query_host",
@@ -188,7 +212,33 @@ class QueryProcesses:
                 if lived < FAST_DEATH_S and self._stopping.wait(min(30.0, 1.0 + self.restarts)):
                     return
                 self.restarts += 1
-                self.children[index] = self._spawn(index)
+                with self._keys_lock:
+                    self.children[index] = self._spawn(index)
+
+    def _keys_changed(self, ring: dict[int, bytes]) -> None:
+        """The worker's state keys changed (``Worker.add_key_observer``): send them to every
+        live query process and wait until each holds them (one started meanwhile has them in
+        its handover)."""
+        if self._stopping.is_set():
+            return
+        pairs = [[epoch, secret] for epoch, secret in sorted(ring.items())]
+        with self._keys_lock:
+            self._keys_seq += 1
+            seq = self._keys_seq
+            sent = []
+            for child in self.children:
+                if child is None or child.proc.poll() is not None:
+                    continue  # the supervisor starts it again, with these keys in its handover
+                try:
+                    child.channel.send(["keys", seq, pairs])
+                    sent.append(child)
+                except ControlClosed:
+                    pass
+        deadline = time.monotonic() + KEYS_TIMEOUT_S
+        for child in sent:
+            if not child.wait_keys(seq, deadline - time.monotonic()) and not self._stopping.is_set():
+                log.warning("query process %d (pid %d) did not confirm key epochs %s within %.0f s",
+                            child.index, child.proc.pid, sorted(ring), KEYS_TIMEOUT_S)
 
     # --- the control channel, main side --------------------------------------------------------------
     def _serve_child(self, child: _Child) -> None:
@@ -203,6 +253,10 @@ class QueryProcesses:
             try:
                 if kind == "ready":
                     child.ready.set()
+                elif kind == "keys-held":
+                    with child.keys_changed:
+                        child.keys_held = max(child.keys_held, int(message[1]))
+                        child.keys_changed.notify_all()
                 elif kind == "publish":
                     _, session_id, client_pk, expires_at = message
                     sessions.adopt_remote(bytes(session_id), bytes(client_pk), float(expires_at))

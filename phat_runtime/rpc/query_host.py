@@ -5,7 +5,8 @@
 secret on the command line or in the environment — the secrets arrive as the first message on
 the control channel. It then opens the store read-only, builds a
 :class:`~phat_runtime.worker.query_process.QueryService` and serves, on the shared listening
-socket: ``/v2/session`` and ``/v2/query`` (the lean routes of ``rpc/fastpath.py``) and
+socket (a chain cluster member's query process that got no cluster key yet serves at once,
+answering queries ``unavailable``, and opens the store when the keys arrive — :class:`QueryState`): ``/v2/session`` and ``/v2/query`` (the lean routes of ``rpc/fastpath.py``) and
 ``/health``; every other request is forwarded unchanged to the main process's private socket
 (``/v2/tx``, ``/v2/logs``, ``/v1/*``, ``/metrics``, ``/docs``).
 """
@@ -35,11 +36,12 @@ from phat_runtime.rpc.control import CLIENT_HEADER, Channel, ControlClosed
 from phat_runtime.rpc.fastpath import MAX_TX_BODY, FastPath, RpcLimits, RpcMetrics, _read_body
 from phat_runtime.runtime.cluster import Cluster
 from phat_runtime.state.store import EncryptedStore
+from phat_runtime.state.views import StoreReader
 from phat_runtime.tee.identity import WorkerIdentity
 from phat_runtime.wasm.engine import Engine, EngineConfig
 from phat_runtime.worker.error_codes import RpcError
 from phat_runtime.worker.guards import QueryPool
-from phat_runtime.worker.query_process import ForwardedLogs, QueryHandover, QueryService
+from phat_runtime.worker.query_process import NOT_READY, ForwardedLogs, QueryHandover, QueryService
 from phat_runtime.worker.replay import SharedNonceGuard
 
 log = logging.getLogger(__name__)
@@ -131,20 +133,71 @@ def _json(doc: Any) -> bytes:
     return json.dumps(doc).encode()
 
 
+class QueryState:
+    """This process's read-only view of the worker's state. Opened at start with the handover's
+    keys — or, for a chain cluster member that holds no cluster key yet, when the main process
+    sends them (``["keys", seq, pairs]``, ``rpc/control.py``); key epochs added later (rotation,
+    handover) are added to the open reader. Until it opens the query service refuses every
+    query ``unavailable``, as the main process does."""
+
+    def __init__(self, handover: QueryHandover, service: QueryService, engine: Engine,
+                 services: PinkServices, channel: Channel) -> None:
+        self.handover = handover
+        self.service = service
+        self.engine = engine
+        self.services = services
+        self.channel = channel
+        self.reader: StoreReader | None = None
+        if handover.cluster_secret:
+            self.open(handover.cluster_secret, handover.epoch_secrets)
+
+    def open(self, cluster_secret: bytes, epoch_secrets: dict[int, bytes] | None) -> None:
+        reader = EncryptedStore.open_reader(self.handover.state_path, cluster_secret, epoch_secrets)
+        self.services.cluster_secret = cluster_secret
+        with reader.reader() as view:
+            cluster = Cluster(view, cluster_id=self.handover.cluster_id, engine=self.engine,
+                              services=self.services)
+        self.service.cluster, self.service.store = cluster, reader
+        self.reader = reader
+
+    def on_keys(self, message: list[Any]) -> None:
+        """``["keys", seq, [[epoch, secret], ...]]``: open the state with them, or add the
+        epochs it lacks; confirm with ``["keys-held", seq]``. A process that cannot use them
+        exits (the supervisor starts it again, with the keys in its handover)."""
+        _, seq, pairs = message
+        ring = {int(epoch): bytes(secret) for epoch, secret in pairs}
+        try:
+            if self.reader is None:
+                self.open(ring[0], ring)
+            else:
+                for epoch, secret in ring.items():
+                    if epoch > 0:
+                        self.reader.add_epoch_secret(epoch, secret)
+        except Exception as exc:  # never the keys themselves: only what failed
+            log.error("cannot read the state with the cluster keys of epochs %s (%s); exiting to "
+                      "be started again", sorted(ring), type(exc).__name__)
+            os._exit(1)
+        self.channel.send(["keys-held", int(seq)])
+
+    @property
+    def block(self) -> int:
+        checkpoint = self.reader.checkpoint if self.reader is not None else None
+        return checkpoint.number if checkpoint else 0
+
+
 def build(handover: QueryHandover, channel: Channel, replay_fd: int, private: str) -> tuple[FastPath, QueryService]:
     identity = WorkerIdentity(handover.identity_secret)
-    reader = EncryptedStore.open_reader(handover.state_path, handover.cluster_secret)
     quote = handover.quote
-    services = PinkServices(cluster_secret=handover.cluster_secret, worker_pubkey=identity.public_key,
+    services = PinkServices(cluster_secret=handover.cluster_secret or None, worker_pubkey=identity.public_key,
                             cache=LocalCache(), logs=ForwardedLogs(channel.send), egress=_egress(handover),
                             quote_provider=(lambda: quote) if quote else None)
     engine = Engine(EngineConfig(wall_clock_ms=handover.wall_clock_ms, cache_dir=Path(handover.module_cache)))
-    with reader.reader() as view:
-        cluster = Cluster(view, cluster_id=handover.cluster_id, engine=engine, services=services)
     # Contract weights (worker/scheduler.py) read from this process's own view of the state.
     pool = QueryPool(handover.max_in_flight, handover.backlog, weight_of=lambda c: service.contract_weight(c))
-    service = QueryService(identity, reader, cluster, wall_clock_ms=handover.wall_clock_ms,
+    service = QueryService(identity, NOT_READY, NOT_READY, wall_clock_ms=handover.wall_clock_ms,
                            nonces=SharedNonceGuard.attach(replay_fd), pool=pool)
+    state = QueryState(handover, service, engine, services, channel)
+    channel.dispatch({"keys": state.on_keys})
     health_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
     seen = [0.0, 0]  # when the block number was last read, and it
@@ -155,8 +208,7 @@ def build(handover: QueryHandover, channel: Channel, replay_fd: int, private: st
         # checkpoint decryption) at most once a second, not on every probe.
         now = time.monotonic()
         if now - seen[0] >= HEALTH_BLOCK_TTL_S:
-            checkpoint = reader.checkpoint
-            seen[:] = [now, checkpoint.number if checkpoint else 0]
+            seen[:] = [now, state.block]
         return {"ok": True, "block": seen[1]}
 
     limits = RpcLimits(max_sessions=handover.max_sessions, session_lifetime_s=handover.session_lifetime_s)

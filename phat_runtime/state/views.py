@@ -158,6 +158,11 @@ class StoreReader:
             else:
                 self._release(db)
 
+    def add_epoch_secret(self, epoch: int, secret: bytes) -> None:
+        """The key of a key epoch the writer's process received after this reader opened (a
+        chain cluster's rotation or handover): rows sealed under it read from now on."""
+        self._keys.add_epoch_secret(epoch, secret)
+
     @property
     def checkpoint(self) -> Checkpoint | None:
         """The last committed block right now (a fresh read each time)."""

@@ -17,7 +17,9 @@ clock (the nonce is used once either way), and its code is not run inline again.
 
 :class:`QueryHandover` is what the worker's main process hands a query process over a pipe at
 its start (never on disk, in argv or in the environment): the identity and cluster secrets
-and the settings the query path needs.
+(a chain cluster member's key epochs) and the settings the query path needs. A member that
+holds no cluster key yet hands over none: its query processes answer ``unavailable`` (like its
+main process) until the keys follow over the same channel.
 """
 
 from __future__ import annotations
@@ -254,7 +256,12 @@ class QueryHandover:
     """What a query process receives from the worker's main process at start (over a pipe)."""
 
     identity_secret: bytes
+    #: Epoch 0's cluster key; empty while the worker holds none yet (a chain cluster member
+    #: waiting for its key: the keys come later over the control channel, ``rpc/control.py``).
     cluster_secret: bytes
+    #: A chain cluster member's state keys, epoch → key (``Worker.state_keys``); None: one key,
+    #: every epoch derives from ``cluster_secret`` (standalone, development cluster).
+    epoch_secrets: dict[int, bytes] | None
     cluster_id: bytes
     state_path: str
     module_cache: str
@@ -276,7 +283,7 @@ class QueryHandover:
 
     @classmethod
     def decode(cls, raw: bytes) -> QueryHandover:
-        return cls(*msgpack.unpackb(raw, raw=False))
+        return cls(*msgpack.unpackb(raw, raw=False, strict_map_key=False))
 
 
 def _now_ms() -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -163,6 +164,11 @@ class Worker:
             self.services.quote_provider = lambda: raw
         self._ready = False
         self._block_observers: list[Callable[[BlockResult], None]] = []
+        # A chain member's state keys (epoch → key; {} until its state opens) and who follows
+        # them; None for a worker with one key (standalone, development cluster).
+        self._ring: dict[int, bytes] | None = None
+        self._ring_lock = threading.Lock()
+        self._key_observers: list[Callable[[dict[int, bytes]], None]] = []
         self.system_contract: AccountId | None = None
         self.cluster_owner: AccountId | None = None
         self.keyring: KeyRing | None = None
@@ -187,6 +193,7 @@ class Worker:
         # A member of a real cluster: the key arrives by attested handover (or, on the genesis
         # worker, is generated once its registration passed); state opens when it does.
         self.keyring = KeyRing(config.data_dir / KEYRING_FILE, self.platform)
+        self._ring = {}
         self.chain = self.source = ChainSource(
             chain.url, chain.cluster, journal=journal, identity=self.identity, keyring=self.keyring,
             open_state=self._open_state, publisher=publisher,
@@ -201,7 +208,7 @@ class Worker:
         install genesis in a new store — deployed by ``owner`` (a chain cluster's owner, from
         its CreateCluster) unless the configuration names one — and make the block pipeline."""
         cluster_secret = keys[0]
-        ring = keys if self.config.chain is not None and not self.config.chain.dev_cluster_key else None
+        ring = dict(keys) if self._ring is not None else None
         self.store: SnapshotStore = self.config.store if self.config.store is not None else _open_store(
             self.config.data_dir / STATE_FILE, cluster_secret, ring)
         self.services.cluster_secret = cluster_secret
@@ -213,14 +220,52 @@ class Worker:
         self.queries.store, self.queries.cluster = self.store, self.cluster
         self.pipeline = BlockPipeline(self.cluster, self.limits)
         self.pipeline.observers.extend(self._block_observers)
+        if ring is not None:
+            with self._ring_lock:
+                assert self.keyring is not None
+                for epoch, secret in self.keyring.all().items():  # added while the state opened
+                    if epoch not in ring:
+                        self._add_epoch(epoch, secret)
+                        ring[epoch] = secret
+                self._ring = ring
+            self._keys_changed(ring)  # query processes hold the keys before the worker is ready
         self._ready = True
         return self.pipeline
 
     def _key_added(self, epoch: int, secret: bytes) -> None:
-        if self._ready and epoch > 0:
-            add = getattr(self.store, "add_epoch_secret", None)
-            if add is not None:
-                add(epoch, secret)
+        """The chain source (or duties) added a key epoch to the key ring."""
+        with self._ring_lock:
+            if not self._ring or self._ring.get(epoch) == secret:
+                return  # no state yet: it opens with every key the ring holds then
+            self._add_epoch(epoch, secret)
+            ring = self._ring = {**self._ring, epoch: secret}
+        self._keys_changed(ring)
+
+    def _add_epoch(self, epoch: int, secret: bytes) -> None:
+        add = getattr(self.store, "add_epoch_secret", None)
+        if add is not None and epoch > 0:
+            add(epoch, secret)
+
+    def _keys_changed(self, ring: dict[int, bytes]) -> None:
+        for observe in list(self._key_observers):
+            try:
+                observe(ring)
+            except Exception:  # an observer's bug must not stop the chain source or duties
+                log.exception("a key observer failed")
+
+    def state_keys(self) -> dict[int, bytes] | None:
+        """Epoch → cluster key of every key epoch this worker's state reads (epoch 0's is the
+        cluster secret): a chain member's key ring as its state holds it, ``{}`` until its state
+        opens. None for a worker with one key (standalone, development cluster), whose epochs
+        all derive from the cluster secret. Secrets: never log or return it over RPC."""
+        return self._ring
+
+    def add_key_observer(self, observe: Callable[[dict[int, bytes]], None]) -> None:
+        """Call ``observe(state_keys())`` whenever a chain member's state keys change: when its
+        state opens (the cluster key arrived) and whenever a key epoch is added after (rotation,
+        the handover of an epoch), on the thread that added it, before a block sealed under the
+        new epoch is applied. Workers with one key never change keys."""
+        self._key_observers.append(observe)
 
     def _require_state(self) -> None:
         if not self._ready:
