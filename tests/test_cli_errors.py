@@ -145,3 +145,11 @@ def test_the_installed_entry_point_prints_no_traceback() -> None:
                            "--dev", "--url", DEAD], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"error: cannot reach the worker at {DEAD}")
+
+
+def test_worker_refuses_a_bad_fallback_delay(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    for value in ("-1", "nan", "86400"):
+        rc, out, err = run(capsys, ["worker", "--chain", "ws://127.0.0.1:9", "--cluster", "0x" + "00" * 32,
+                                    "--data-dir", str(tmp_path / "w"), f"--fallback-s={value}"])
+        assert_one_line(rc, out, err, "is outside 0–3600 seconds")
+    assert not (tmp_path / "w").exists()  # refused before anything was created

@@ -11,9 +11,11 @@ workers it may trust, so all of them reach the same verdicts for the same chain:
 - a registration is verified with ``tee.verify_worker_quote`` at the *block's* timestamp
   (never the local clock) against the policy in force, and must be sent by the identity it
   registers; the verdict (pass, or every failing check) is kept;
-- the genesis worker publishes epoch 0's public halves once it passed; a later epoch is
-  published by the rotation leader after the owner's RotateClusterKey;
-- handovers are accepted only from a member holding that epoch, to a passed, non-revoked
+- the genesis worker publishes epoch 0's public halves once it passed; after the owner's
+  RotateClusterKey, the first ClusterKeyPublished of the next epoch (chain order) by any live
+  member holding the current epoch wins — a later one is rejected, so a leader that went
+  offline cannot stall a rotation (its fallbacks publish instead, ``worker/chain_duties.py``);
+- handovers are accepted only from a live member holding that epoch, to a passed, non-revoked
   worker, once per (worker, epoch);
 - a revoked worker keeps nothing it did not hold already and can never register again.
 
@@ -139,14 +141,20 @@ class Membership:
     def live_members(self) -> list[Member]:
         return [m for m in self.members.values() if m.live]
 
+    def holders(self, epoch: int | None) -> list[Member]:
+        """The live members holding key epoch ``epoch``, in registration order: rank 0 hands
+        that epoch over at once, rank k once a handover has been pending k × the fallback
+        delay (``worker/chain_duties.py``; the same order on every worker)."""
+        if epoch is None:
+            return []
+        return [m for m in self.members.values() if m.live and epoch in m.epochs]
+
     def leader(self) -> Member | None:
-        """The member who generates a rotated key and hands keys over: the earliest-registered
-        live member holding the current epoch (deterministic on every worker)."""
-        current = self.current_epoch
-        for member in self.members.values():
-            if member.live and current is not None and current in member.epochs:
-                return member
-        return None
+        """The earliest-registered live member holding the current epoch: rank 0 of
+        :meth:`holders` — the one that publishes a rotated key at once and hands keys over
+        first (deterministic on every worker)."""
+        holders = self.holders(self.current_epoch)
+        return holders[0] if holders else None
 
     def pending_handovers(self) -> list[tuple[bytes, int]]:
         """(worker, epoch) pairs a live member still needs: every epoch, so it can replay
@@ -274,6 +282,10 @@ class Membership:
         if member is None or not member.live:
             return "only a registered, policy-passing, non-revoked worker publishes cluster keys"
         current = self.current_epoch
+        first = self.epochs.get(message.epoch)
+        if first is not None:
+            return (f"key epoch {message.epoch} was already published at block {first.published_at} "
+                    "(the first publication in chain order wins; a later one is discarded)")
         if current is None:
             if message.epoch != 0:
                 return f"the first cluster key is epoch 0, not {message.epoch}"
@@ -284,9 +296,8 @@ class Membership:
                 return "no rotation is pending: a new key epoch needs the owner's RotateClusterKey"
             if message.epoch != current + 1:
                 return f"the next key epoch is {current + 1}, not {message.epoch}"
-            leader = self.leader()
-            if leader is None or leader.identity != signer:
-                return "the rotated key is published by the rotation leader"
+            if current not in member.epochs:
+                return f"a rotated key is published by a live member holding the current key epoch {current}"
             self.rotation_requested_at = None
         self.epochs[message.epoch] = EpochKey(message.epoch, message.identity, message.ecdh, block, signer)
         member.epochs.add(message.epoch)

@@ -56,6 +56,9 @@ def add_parsers(sub: Any) -> None:
     w.add_argument("--collateral", type=Path, default=None, metavar="FILE",
                    help="dcap-qvl collateral JSON of this worker's quote (SGX/TDX; the workers "
                         "verify the registration with it at the block's time)")
+    w.add_argument("--fallback-s", type=float, default=None, metavar="S",
+                   help="when the leader (the first key holder) is offline, the key holder at rank k "
+                        "hands keys over and publishes a rotated key after k × S seconds (default 30)")
     w.add_argument("--dev-cluster-key", action="store_true",
                    help="DEVELOPMENT ONLY: derive the cluster key from the public cluster id "
                         "(every worker shares it without a handover; protects nothing)")
@@ -116,6 +119,8 @@ def _worker(args: argparse.Namespace) -> int:
         raise ConfigError(f"--chain {args.chain!r} must be a ws:// or wss:// URL")
     if not 5_000 <= args.query_timeout_ms <= 600_000:
         raise ConfigError(f"--query-timeout-ms {args.query_timeout_ms} is outside 5000–600000")
+    if args.fallback_s is not None and not 0 <= args.fallback_s <= 3600:
+        raise ConfigError(f"--fallback-s {args.fallback_s} is outside 0–3600 seconds")
     cluster = _cluster_id(args.cluster)
     genesis = cluster_config(args)
     check_port_free(args.host, args.port)
@@ -133,7 +138,8 @@ def _worker(args: argparse.Namespace) -> int:
             raise ConfigError(f"cannot read --collateral {args.collateral}: {exc.strerror}") from None
     chain = ChainConfig(args.chain, cluster, start_block=args.start_block,
                         checkpoint_every=max(0, args.checkpoint_every), dev_cluster_key=args.dev_cluster_key,
-                        rpc_url=public_url, collateral=collateral)
+                        rpc_url=public_url, collateral=collateral,
+                        **({} if args.fallback_s is None else {"fallback_s": args.fallback_s}))
     with console.status("starting worker (identity, cluster key, state)…"):
         worker = Worker(WorkerConfig(data_dir=args.data_dir, platform=args.platform,
                                      platform_config=platform_config(args, args.data_dir),

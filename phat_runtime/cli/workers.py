@@ -59,6 +59,7 @@ def _workers(args: argparse.Namespace, directory: Any) -> int:
         print(json.dumps({"cluster": "0x" + m.cluster.hex(), "owner": to_ss58(m.owner), "created_at": m.created_at,
                           "as_of_block": m.cursor, "policy": m.policy.to_dict(), "development": development,
                           "current_epoch": m.current_epoch, "epochs": epochs,
+                          "key_holders": [to_ss58(h.identity) for h in m.holders(m.current_epoch)],
                           "members": [member.to_json() for member in m.members.values()]}, indent=2))
         return 0
     console.print(f"cluster 0x{m.cluster.hex()} — owner {show_address(m.owner, args)}, created at block "
@@ -69,6 +70,11 @@ def _workers(args: argparse.Namespace, directory: Any) -> int:
     current = m.current_epoch
     console.print("key: " + (f"epoch {current}, Call payloads sealed to 0x{m.epochs[current].ecdh.hex()}"
                              if current is not None else "no cluster key published yet"), highlight=False)
+    holders = m.holders(current)
+    if holders:
+        console.print("key holders: leader " + ", then ".join(show_address(h.identity, args) for h in holders)
+                      + (" (fallbacks in this order)" if len(holders) > 1 else ""),
+                      highlight=False, soft_wrap=True)
     table = Table(title=f"{len(m.live_members())} live of {len(m.members)} registered")
     for column in ("worker", "platform", "verdict", "revoked", "epochs", "URL", "registered"):
         table.add_column(column, overflow="fold")

@@ -132,7 +132,7 @@ class ChainClient(ChainTransactions):
         self.worker = worker
 
     def call_key(self) -> tuple[int, bytes]:
-        info = self.worker.info().raw
+        info = self.worker.info(refresh=True).raw  # the key epoch changes when the cluster rotates
         if info.get("mode") != "chain" or info.get("cluster") != "0x" + self.cluster.hex():
             raise PhatError(f"the worker at {self.worker.url} does not serve cluster 0x{self.cluster.hex()} "
                             "on a chain: pass a worker of that cluster")

@@ -7,16 +7,24 @@ account):
 
 - **register**: RegisterWorker{identity, ecdh, platform, quote, collateral, rpc_url} when the
   chain has no registration of this identity with these keys and URL;
-- **genesis**: the cluster's genesis worker, once its registration passed, generates key
-  epoch 0, seals it to disk, then publishes its public halves (ClusterKeyPublished);
-- **rotation**: after the owner's RotateClusterKey, the rotation leader (the earliest-registered
-  live member holding the current key) generates the next epoch the same way;
-- **handover**: the leader seals every epoch a live member lacks to that member's ECDH key
-  (KeyHandover), all in one batch.
+- **genesis**: the cluster's genesis worker, once its registration passed, proposes key
+  epoch 0 (generated and sealed to disk, ``KeyRing.propose``), then publishes its public halves
+  (ClusterKeyPublished);
+- **rotation**: after the owner's RotateClusterKey, the live holders of the current epoch
+  (``Membership.holders``, registration order) propose the next epoch the same way — rank 0
+  (the leader) at once, rank k once the rotation has been pending ``k × fallback_s`` seconds
+  on this worker's clock; the first publication on chain wins and a losing proposal is
+  discarded (``ChainSource``), its worker then receives the winner's key by handover;
+- **handover**: every epoch a live member lacks is sealed to that member's ECDH key
+  (KeyHandover) by the live holders of that epoch in the same rank order — rank k once the
+  (worker, epoch) pair has been pending ``k × fallback_s`` seconds; all in one batch.
 
-Every duty is idempotent: a submission is not repeated for a while (the chain may simply not
-have finalized it yet), and the membership rules make a duplicate harmless (rejected with a
-reason). Secrets leave this module only sealed to a registered worker's attested ECDH key.
+So a leader that crashed, is unreachable or was killed does not stall the cluster: its
+fallbacks take over its duties after a delay that keeps duplicates rare. Every duty is
+idempotent: a submission is not repeated for a while (the chain may simply not have finalized
+it yet), and the membership rules make a duplicate harmless (rejected with a reason). Only keys
+the chain published are handed over; secrets leave this module only sealed to a registered
+worker's attested ECDH key.
 """
 
 from __future__ import annotations
@@ -37,13 +45,17 @@ from phat_runtime.chain import (
 from phat_runtime.errors import ChainError
 from phat_runtime.tee.identity import WorkerIdentity
 from phat_runtime.worker.chain_source import ChainSource
-from phat_runtime.worker.keyring import generate_cluster_key, public_halves
+from phat_runtime.worker.keyring import public_halves
 
 log = logging.getLogger(__name__)
 
 #: Do not submit the same thing again within this many seconds.
 RESUBMIT_AFTER_S = 30.0
 POLL_S = 0.5
+#: Default fallback delay: the holder at rank k takes over a leader's pending duty (a handover,
+#: the rotated key) after k × this many seconds — longer than a healthy leader needs to get its
+#: submission finalized, so duplicates stay rare.
+DEFAULT_FALLBACK_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -58,11 +70,16 @@ class Registration:
 
 
 class MemberDuties:
-    def __init__(self, source: ChainSource, identity: WorkerIdentity, registration: Registration) -> None:
+    def __init__(self, source: ChainSource, identity: WorkerIdentity, registration: Registration,
+                 *, fallback_s: float = DEFAULT_FALLBACK_S) -> None:
+        if fallback_s < 0:
+            raise ValueError(f"the fallback delay must be >= 0 seconds, not {fallback_s}")
         self.source = source
         self.identity = identity
         self.registration = registration
+        self.fallback_s = fallback_s
         self._sent: dict[tuple[object, ...], float] = {}
+        self._pending_since: dict[tuple[object, ...], float] = {}  # duty → first seen pending
         self._round: list[tuple[object, ...]] = []  # keys marked sent in this poll
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -117,11 +134,22 @@ class MemberDuties:
             self._sent.pop(key, None)
         self._round = []
 
+    def _turn(self, duty: tuple[object, ...], holders: list[bytes], now: float) -> bool:
+        """Whether this worker does ``duty`` now: it is at rank k among ``holders`` and the duty
+        has been pending for k × fallback_s seconds since this worker first saw it (rank 0, the
+        leader: at once)."""
+        since = self._pending_since.setdefault(duty, now)
+        me = self.identity.public_key
+        if me not in holders:
+            return False
+        return now - since >= holders.index(me) * self.fallback_s
+
     def due(self) -> list[Message]:
         """The messages this worker owes the chain now (empty when nothing is due)."""
         source, me, reg = self.source, self.identity.public_key, self.registration
         keyring = source.keyring
         assert keyring is not None
+        now = time.monotonic()
         with source.membership_lock:
             m = source.membership
             if not m.created:
@@ -136,33 +164,45 @@ class MemberDuties:
             if not member.live:
                 return out
             current = m.current_epoch
+            pending: set[tuple[object, ...]] = set()
             if current is None and m.genesis_worker == me:
                 out += self._publish(0)
             elif m.rotation_requested_at is not None and current is not None:
-                leader = m.leader()
-                if leader is not None and leader.identity == me:
+                duty: tuple[object, ...] = ("rotate", current + 1)
+                pending.add(duty)
+                if self._turn(duty, [h.identity for h in m.holders(current)], now):
                     out += self._publish(current + 1)
-            leader = m.leader()
-            if leader is not None and leader.identity == me:
-                for worker, epoch in m.pending_handovers():
-                    secret = keyring.get(epoch)
-                    if secret is None or not self._once(("handover", worker, epoch)):
-                        continue
-                    target = m.members[worker]
-                    box = seal_cluster_key(secret, worker_ecdh_public=target.ecdh, cluster=m.cluster,
-                                           to_worker=worker, epoch=epoch, sender=me)
-                    out.append(KeyHandover(m.cluster, worker, epoch, box))
+            for worker, epoch in m.pending_handovers():
+                duty = ("handover", worker, epoch)
+                pending.add(duty)
+                if not self._turn(duty, [h.identity for h in m.holders(epoch)], now):
+                    continue
+                secret = keyring.get(epoch)
+                published = m.epochs[epoch]
+                if secret is None or not self._once(duty):
+                    continue
+                if public_halves(secret) != (published.identity, published.ecdh):
+                    log.error("the key of epoch %d this worker holds is not the published one: not "
+                              "handing it over", epoch)
+                    continue
+                target = m.members[worker]
+                box = seal_cluster_key(secret, worker_ecdh_public=target.ecdh, cluster=m.cluster,
+                                       to_worker=worker, epoch=epoch, sender=me)
+                out.append(KeyHandover(m.cluster, worker, epoch, box))
+            self._pending_since = {d: t for d, t in self._pending_since.items() if d in pending}
             return out
 
     def _publish(self, epoch: int) -> list[Message]:
+        """Propose this worker's key of ``epoch`` (generated and sealed to disk first, once) and
+        publish its public halves. It is held — used for anything — only once the chain accepted
+        the publication (``ChainSource`` settles it)."""
         keyring = self.source.keyring
         assert keyring is not None
-        secret = keyring.get(epoch)
-        if secret is None:
-            secret = generate_cluster_key()
-            keyring.add(epoch, secret)  # on disk before anyone hears of it
-            self.source.key_added(epoch, secret)
-            log.info("generated the cluster key of epoch %d", epoch)
+        if keyring.has(epoch):
+            return []
+        if keyring.proposal(epoch) is None:
+            log.info("generating a proposal for the cluster key of epoch %d", epoch)
+        secret = keyring.propose(epoch)  # on disk before anyone hears of it
         if not self._once(("publish", epoch)):
             return []
         identity, ecdh = public_halves(secret)

@@ -8,7 +8,9 @@ over, by two cursors that usually move together:
    KeyHandover, ClusterKeyPublished, RotateClusterKey, RevokeWorker and UpdatePolicy messages
    go through :class:`~phat_runtime.chain.membership.Membership` — the same verdicts on every
    worker (``docs/protocol.md`` "Membership"); a KeyHandover addressed to this worker is opened
-   and, once it matches the key's published public halves, kept in the sealed key ring.
+   and, once it matches the key's published public halves, kept in the sealed key ring. A key
+   this worker proposed (genesis, rotation) is settled when its epoch is published: held if
+   the published halves are its own, discarded if another member's publication came first.
 2. **State** (needs the cluster key of the block's epoch): our remarks become
    :class:`~phat_runtime.worker.pipeline.Transaction` s for the block pipeline, with the chain's
    block number, hash and ``timestamp.set`` time — ``UploadCode`` / ``Instantiate`` → UPLOAD /
@@ -26,8 +28,9 @@ is skipped the same way by every worker and recorded with its reason (``worker/c
 ``GET /v1/chain/rejections``). Messages for other clusters are ignored silently.
 
 Every ``checkpoint_every`` blocks the worker publishes CheckpointPublished{block, state_root},
-signed by its identity; its other duties as a member (registering itself, generating,
-publishing and handing over keys) run in ``worker/chain_duties.py``. Both submit from threads
+signed by its identity; its other duties as a member (registering itself, proposing,
+publishing and handing over keys — the leader first, its fallbacks after a delay) run in
+``worker/chain_duties.py``. Both submit from threads
 of their own, so a slow or unfunded account never holds up the blocks.
 
 Development clusters (``dev_secret``): every worker derives one key from the public cluster id;
@@ -147,6 +150,7 @@ class ChainSource:
         self._publish_thread: threading.Thread | None = None
         self.applied = threading.Condition()
         self.on_key: Callable[[int, bytes], None] | None = None  # the worker: a key was added
+        self._settle_proposals()  # a crash may have come between publication and settling
         if self.pipeline is None:
             self._maybe_open_state()
         if self.pipeline is not None:
@@ -331,10 +335,32 @@ class ChainSource:
         self.journal.record_rejections(rejections)
         self.journal.save_membership(self.membership, block.hash, None if after == before else after)
         self.status.membership_block = block.number
+        self._settle_proposals()
         for event in events:
             if event.reason is None and isinstance(event.message, KeyHandover):
                 self._receive(event)
         self._maybe_open_state()
+
+    def _settle_proposals(self) -> None:
+        """Settle this worker's key proposals whose epoch the chain published: its own key →
+        held (and given to the state); another member's (it published first) → the proposal is
+        discarded, and the published key arrives by handover."""
+        if self.keyring is None:
+            return
+        for epoch in self.keyring.proposed_epochs():
+            with self.membership_lock:
+                published = self.membership.epochs.get(epoch)
+            if published is None:
+                continue
+            secret = self.keyring.settle(epoch, published.identity, published.ecdh)
+            if secret is None:
+                log.warning("another member published key epoch %d first (block %d): this worker's "
+                            "proposal is discarded; the published key comes by handover",
+                            epoch, published.published_at)
+                continue
+            log.info("key epoch %d is this worker's key, published at block %d", epoch, published.published_at)
+            if self.on_key is not None:
+                self.on_key(epoch, secret)
 
     def _keyless_rejections(self, block: ChainBlock) -> list[Rejection]:
         out = []
@@ -375,11 +401,6 @@ class ChainSource:
         if self.on_key is not None:
             self.on_key(message.epoch, secret)
         self._replay = True
-
-    def key_added(self, epoch: int, secret: bytes) -> None:
-        """This worker generated the key of ``epoch`` itself (genesis or rotation leader)."""
-        if self.on_key is not None:
-            self.on_key(epoch, secret)
 
     # --- state ----------------------------------------------------------------------------------------
     def _apply_state(self, block: ChainBlock) -> None:

@@ -42,7 +42,7 @@ from phat_runtime.tee.identity import WorkerIdentity, load_or_create_identity
 from phat_runtime.tee.platform import KIND_SIMULATED, Platform
 from phat_runtime.types import AccountId
 from phat_runtime.wasm.engine import Engine, EngineConfig
-from phat_runtime.worker.chain_duties import MemberDuties, Registration
+from phat_runtime.worker.chain_duties import DEFAULT_FALLBACK_S, MemberDuties, Registration
 from phat_runtime.worker.chain_journal import JOURNAL_FILE, ChainJournal
 from phat_runtime.worker.chain_source import DEFAULT_CHECKPOINT_EVERY, ChainSource
 from phat_runtime.worker.contract_meta import MetadataCache, metadata_json
@@ -79,6 +79,9 @@ class ChainConfig:
     rpc_url: str = ""
     #: dcap-qvl collateral JSON for this worker's quote (empty for the simulated platform).
     collateral: bytes = b""
+    #: Seconds before a key holder at rank k takes over a leader's pending handover or rotation:
+    #: k × this (``worker/chain_duties.py``).
+    fallback_s: float = DEFAULT_FALLBACK_S
 
 
 def dev_cluster_secret(cluster: bytes) -> bytes:
@@ -201,7 +204,7 @@ class Worker:
         self.chain.on_key = self._key_added
         self.duties = MemberDuties(self.chain, self.identity, Registration(
             self.platform.name if self.quote.kind == KIND_SIMULATED else self.quote.kind,
-            self.quote.raw, chain.collateral, chain.rpc_url))
+            self.quote.raw, chain.collateral, chain.rpc_url), fallback_s=chain.fallback_s)
 
     def _open_state(self, keys: dict[int, bytes], owner: bytes | None = None) -> BlockPipeline:
         """Open the encrypted state with the cluster keys (epoch 0's is the cluster secret),
@@ -364,7 +367,9 @@ class Worker:
                     "block": m.cursor, "current_epoch": m.current_epoch,
                     "rotation_requested_at": m.rotation_requested_at,
                     "epochs": [{"epoch": e.epoch, "identity": "0x" + e.identity.hex(), "ecdh": "0x" + e.ecdh.hex(),
-                                "published_at": e.published_at} for e in m.epochs.values()],
+                                "published_at": e.published_at, "publisher": to_ss58(e.publisher)}
+                               for e in m.epochs.values()],
+                    "key_holders": [to_ss58(h.identity) for h in m.holders(m.current_epoch)],
                     "members": [member.to_json() for member in m.members.values()]}
 
     def _mode_info(self) -> dict[str, Any]:

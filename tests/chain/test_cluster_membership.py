@@ -1,5 +1,6 @@
 """Cluster membership over a real chain (chopsticks): attested registration, the genesis
-worker's key, handover to later workers, failing attestations, rotation and revocation.
+worker's key, handover to later workers, failing attestations, rotation and revocation, and a
+cluster that goes on without its leader.
 
 Workers here run in this process (each with its own data dir, identity, RPC server and chain
 connections); ``test_chain_processes.py`` runs them as separate processes."""
@@ -29,6 +30,7 @@ from phat_runtime.chain import (
     open_call_payload,
     seal_call_payload,
 )
+from phat_runtime.crypto.accounts import to_ss58
 from phat_runtime.crypto.kdf import cluster_ecdh
 from phat_runtime.crypto.signer import Signer
 from phat_runtime.errors import PhatError, ProtocolError
@@ -60,11 +62,21 @@ def _wait(condition, what, timeout_s: float = 120) -> None:  # type: ignore[no-u
 class Running:
     worker: Worker
     url: str
+    server: ServerThread
+    stopped: bool = False
+
+    def stop(self) -> None:
+        """Close its RPC server and stop the worker (chain threads, duties, store)."""
+        if not self.stopped:
+            self.stopped = True
+            self.server.__exit__(None, None, None)
 
 
 class Cluster:
-    def __init__(self, devnet: Devnet, root: Path, stack: contextlib.ExitStack) -> None:
+    def __init__(self, devnet: Devnet, root: Path, stack: contextlib.ExitStack, *,
+                 fallback_s: float | None = None) -> None:
         self.devnet, self.root, self.stack = devnet, root, stack
+        self.fallback_s = fallback_s
         self.owner = Signer.dev("alice")
         self.salt = os.urandom(8)
         self.id = cluster_id(self.owner.public_key, self.salt)
@@ -74,15 +86,17 @@ class Cluster:
 
     def worker(self, name: str) -> Worker:
         port = free_port()
+        fallback = {} if self.fallback_s is None else {"fallback_s": self.fallback_s}
         return Worker(WorkerConfig(data_dir=self.root / name, chain=ChainConfig(
             self.devnet.url, self.id, start_block=self.start, checkpoint_every=0,
-            rpc_url=f"http://127.0.0.1:{port}")))
+            rpc_url=f"http://127.0.0.1:{port}", **fallback)))
 
     def run(self, worker: Worker) -> Running:
         self.devnet.fund([worker.identity.public_key])
         port = int(worker.config.chain.rpc_url.rsplit(":", 1)[1])  # type: ignore[union-attr]
-        url = self.stack.enter_context(ServerThread(worker, port=port))
-        running = Running(worker, url)
+        server = ServerThread(worker, port=port)
+        running = Running(worker, server.__enter__(), server)
+        self.stack.callback(running.stop)
         self.workers.append(running)
         return running
 
@@ -108,10 +122,15 @@ class Cluster:
         return head
 
 
+#: Short, for the test of a leader that went away: the key holder at rank k takes over a
+#: pending handover or rotation after k × this many seconds.
+FALLBACK_S = 1.5
+
+
 @pytest.fixture(scope="module")
 def cluster(devnet: Devnet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with contextlib.ExitStack() as stack:
-        yield Cluster(devnet, tmp_path_factory.mktemp("members"), stack)
+        yield Cluster(devnet, tmp_path_factory.mktemp("members"), stack, fallback_s=FALLBACK_S)
 
 
 def _register_by_hand(devnet: Devnet, cluster: Cluster, *, measurement: bytes, bind_other: bool) -> bytes:
@@ -216,6 +235,59 @@ def test_rotation_and_revocation_cut_a_worker_off(devnet: Devnet, cluster: Clust
     reader.close()
     client.close()
     member.close()
+
+
+@pytest.mark.slow  # 25-50 s: a join and a rotation through the chain, each waiting for fallbacks
+def test_without_its_leader_the_cluster_still_admits_workers_and_rotates(devnet: Devnet, cluster: Cluster) -> None:
+    """After the rotation above: the leader — the earliest-registered live holder of the key —
+    goes away for good. Its fallbacks hand the keys to a newcomer and complete a rotation."""
+    running = [r for r in cluster.workers if not r.stopped]
+    holders = running[0].worker.membership()["key_holders"]
+    by_id = {to_ss58(r.worker.identity.public_key): r for r in running}
+    assert len(holders) == 3 and set(holders) <= set(by_id)  # the members kept by the rotation
+    leader, others = by_id[holders[0]], [by_id[h] for h in holders[1:]]
+    token_address = next(iter(_contracts(leader.worker)))
+    leader.stop()  # its RPC server closes, its worker (chain threads, duties) stops
+    started = time.monotonic()
+
+    # (a) A newcomer still receives every key epoch — from the first fallback — and serves.
+    newcomer = cluster.run(cluster.worker("w5"))
+    cluster.wait_ready(newcomer.worker)
+    joined_s = time.monotonic() - started
+    members = [r.worker for r in [*others, newcomer]]
+    cluster.wait_same_root(members)  # it caught up
+    assert newcomer.worker.keyring.all() == others[0].worker.keyring.all()  # type: ignore[union-attr]
+    alice, bob = Signer.dev("alice"), Signer.dev("bob")
+    asked = WorkerClient(newcomer.url, policy=development_policy())
+    cluster.stack.callback(asked.close)
+    client = ChainClient(devnet.url, cluster.id, asked)
+    cluster.stack.callback(client.close)
+    token = client.contract(token_address, TOKEN)
+    assert token.query("total_supply", signer=bob).output == 10**15
+
+    # (b) The owner rotates: a fallback publishes epoch 2 (rank 1 after 1 × FALLBACK_S; rank 2
+    # only if rank 1's had not landed after 2 × — then the first on chain wins and the other
+    # discards its own and takes the winner's by handover), the others receive it, and every
+    # member left moves to epoch 2.
+    rotated = time.monotonic()
+    with ChainNode(devnet.url) as node:
+        node.submit([RotateClusterKey(cluster.id)], cluster.owner)
+    for w in members:
+        _wait(lambda w=w: w.keyring.has(2), lambda w=w: f"epoch 2 at {w.info()['chain']}", 60)  # type: ignore[union-attr]
+    rotation_s = time.monotonic() - rotated
+    assert len({w.keyring.get(2) for w in members}) == 1  # type: ignore[union-attr]
+    assert all(w.keyring.proposed_epochs() == [] for w in members)  # type: ignore[union-attr]
+    publisher = next(e["publisher"] for e in newcomer.worker.membership()["epochs"] if e["epoch"] == 2)
+    # A fallback — rank 1 normally; a later rank only if the earlier ones' had not landed in time
+    # (a slow machine) — never the leader that went away.
+    assert publisher != holders[0] and publisher in {to_ss58(w.identity.public_key) for w in members}
+    before = token.query("balance_of", [bob.public_key], signer=bob).output
+    assert token.transact("transfer", {"to": bob.public_key, "value": 5}, signer=alice).success
+    cluster.wait_same_root(members)
+    assert all(w.info()["cluster_epoch"] == 2 for w in members)
+    assert token.query("balance_of", [bob.public_key], signer=bob).output == before + 5
+    print(f"leader gone: a newcomer was ready after {joined_s:.1f} s, a rotation took {rotation_s:.1f} s "
+          f"(fallback {FALLBACK_S} s)")
 
 
 def _contracts(worker: Worker) -> list[bytes]:

@@ -121,3 +121,71 @@ def test_bad_report_data_binding_and_real_quote_at_block_time() -> None:
     ev = m.apply_block(block(3, (g.public_key, RegisterWorker(CLUSTER, g.public_key, g.ecdh_public_key,
                                                                "sgx", register(g).quote, b"", "u"))))
     assert "simulated quote" in (ev[0].reason or "")
+
+
+def _handover(sender: WorkerIdentity, to: WorkerIdentity, epoch: int) -> tuple[bytes, KeyHandover]:
+    box = seal_cluster_key(os.urandom(64), worker_ecdh_public=to.ecdh_public_key, cluster=CLUSTER,
+                           to_worker=to.public_key, epoch=epoch, sender=sender.public_key)
+    return sender.public_key, KeyHandover(CLUSTER, to.public_key, epoch, box)
+
+
+def test_fallbacks_hand_over_and_the_first_rotated_key_published_wins() -> None:
+    """The leader (g) is gone: any other live holder of the epoch may hand it over, and the
+    first ClusterKeyPublished of the next epoch by a holder of the current one wins — later ones
+    are rejected with the reason, the same way on every applier."""
+    g, w2, w3, w4 = (WorkerIdentity.generate() for _ in range(4))
+    rival2, rival3 = published(w2, 1), published(w3, 1)
+    chain = [
+        block(2, (OWNER, CreateCluster(SALT, POLICY, g.public_key)), (g.public_key, register(g)),
+              (w2.public_key, register(w2)), (w3.public_key, register(w3))),
+        block(3, (g.public_key, published(g, 0))),
+        block(4, _handover(g, w2, 0), _handover(g, w3, 0)),
+        # g goes offline. A newcomer gets epoch 0 from w2, a fallback; w3's duplicate is harmless.
+        block(5, (w4.public_key, register(w4))),
+        block(6, _handover(w2, w4, 0), _handover(w3, w4, 0)),
+        block(7, (OWNER, RotateClusterKey(CLUSTER))),
+        # A revoked member is no holder any more (not in the fallback order).
+        block(8, (OWNER, RevokeWorker(CLUSTER, w4.public_key))),
+        block(9, (w3.public_key, rival3), (w2.public_key, rival2)),
+        block(10, (g.public_key, published(g, 1))),
+    ]
+    results = []
+    for _ in range(2):  # two appliers of the same chain
+        m = Membership(CLUSTER)
+        events = [e for b in chain for e in m.apply_block(b)]
+        results.append((m.digest(), [(e.block, e.position, e.reason) for e in events]))
+        if len(results) == 1:
+            assert [h.identity for h in m.holders(0)] == [g.public_key, w2.public_key, w3.public_key]
+            reasons = {(e.block, e.extrinsic): e.reason for e in events}
+            assert reasons[(6, 0)] is None and "already holds key epoch 0" in (reasons[(6, 1)] or "")
+            assert reasons[(9, 0)] is None  # w3, at rank 2, published first: its key is epoch 1
+            assert "key epoch 1 was already published at block 9" in (reasons[(9, 1)] or "")
+            assert "first publication in chain order wins" in (reasons[(9, 1)] or "")
+            assert "already published at block 9" in (reasons[(10, 0)] or "")
+            assert m.epochs[1].publisher == w3.public_key and m.epochs[1].identity == rival3.identity
+            assert m.rotation_requested_at is None and m.current_epoch == 1
+            # The winner is the only holder of epoch 1: the leader for its handovers.
+            assert m.leader().identity == w3.public_key  # type: ignore[union-attr]
+            assert m.pending_handovers() == [(g.public_key, 1), (w2.public_key, 1)]
+    assert results[0] == results[1]
+
+
+def test_a_rotated_key_needs_a_pending_rotation_and_a_holder_of_the_current_epoch() -> None:
+    g, w2 = WorkerIdentity.generate(), WorkerIdentity.generate()
+    m = Membership(CLUSTER)
+    m.apply_block(block(2, (OWNER, CreateCluster(SALT, POLICY, g.public_key)), (g.public_key, register(g)),
+                        (w2.public_key, register(w2))))
+    m.apply_block(block(3, (g.public_key, published(g, 0))))
+    ev = m.apply_block(block(4, (g.public_key, published(g, 1))))
+    assert "no rotation is pending" in (ev[0].reason or "")
+    ev = m.apply_block(block(5, (OWNER, RotateClusterKey(CLUSTER)), (w2.public_key, published(w2, 1)),
+                             (g.public_key, published(g, 2))))
+    assert ev[0].reason is None
+    assert "a live member holding the current key epoch 0" in (ev[1].reason or "")  # w2 has no key yet
+    assert "the next key epoch is 1, not 2" in (ev[2].reason or "")
+    assert m.rotation_requested_at == 5
+    # In the other order inside one block, the other publisher wins: chain order decides.
+    m.apply_block(block(6, _handover(g, w2, 0)))
+    ev = m.apply_block(block(7, (w2.public_key, published(w2, 1)), (g.public_key, published(g, 1))))
+    assert ev[0].reason is None and "already published at block 7" in (ev[1].reason or "")
+    assert m.epochs[1].publisher == w2.public_key and [h.identity for h in m.holders(1)] == [w2.public_key]
