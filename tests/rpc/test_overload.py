@@ -79,7 +79,12 @@ def test_health_answers_while_the_worker_is_saturated(tmp_path: Path, alice: Sig
                 assert probe.get("/health").json()["ok"] is True
                 probes.append(time.perf_counter() - start)
                 time.sleep(0.05)
-        assert max(probes) < 0.1, f"/health took {max(probes) * 1000:.0f} ms while the worker was busy"
+        # Typically ~3 ms each. A /health queued behind the pool, the block commit or the state
+        # lock would wait for a loop query's 2 s wall clock; one slow probe on a loaded machine
+        # (a scheduler hiccup of a few hundred ms) is not that.
+        took = sorted(probes)
+        assert took[len(took) // 2] < 0.1, f"/health took {took[len(took) // 2] * 1000:.0f} ms (median) while busy"
+        assert took[-1] < 1.0, f"/health took {took[-1] * 1000:.0f} ms while the worker was busy"
         assert worker.pool.admitted == 4, "the probes must run while the worker is saturated"
         for thread, _ in [*busy, tx, logs]:
             thread.join(timeout=60)
