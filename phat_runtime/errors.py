@@ -71,6 +71,8 @@ the code. The tree::
     │   ├── WorkerTimeout           (rpc/channel.py) connected, but no answer in time
     │   └── ClusterUnreachable      (rpc/cluster_client.py) no live worker of the cluster
     │                               answered (names each one's failure)
+    ├── MemberBehind                (rpc/cluster_client.py) a cluster member has not applied a
+    │                               chain block whose state the client already saw (catching up)
     ├── ControlClosed               (rpc/control.py) a query process's control channel to the
     │                               worker's main process went away
     └── DeployFailed                (testing/harness.py, tests only; also an AssertionError) a

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -187,17 +188,18 @@ def _devnet(args: argparse.Namespace) -> int:
         if start_block is None:
             with ChainNode(chain.url) as node:
                 start_block = node.finalized_number() + 1  # the cluster is created after this
-        workers: list[dict[str, str]] = []
+        workers: list[dict[str, Any]] = []
+        commands: list[list[str]] = []  # each worker's `phat worker …` arguments
 
         def launch(i: int) -> None:
             port = args.port + 1 + i
             data_dir = root / f"worker-{i}"
             log_file = open(root / f"worker-{i}.log", "ab")  # noqa: SIM115 — lives as long as the worker
-            cmd = [sys.executable, "-m", "phat_runtime.cli.main", "worker", "--chain", chain.url,
-                   "--cluster", "0x" + cluster.hex(), "--data-dir", str(data_dir), "--port", str(port),
-                   "--start-block", str(start_block)]
+            commands.append(["worker", "--chain", chain.url, "--cluster", "0x" + cluster.hex(),
+                             "--data-dir", str(data_dir), "--port", str(port), "--start-block", str(start_block)])
+            cmd = [sys.executable, "-m", "phat_runtime.cli.main", *commands[-1]]
             procs.append(subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
-            workers.append({"url": f"http://127.0.0.1:{port}", "data_dir": str(data_dir),
+            workers.append({"url": f"http://127.0.0.1:{port}", "pid": procs[-1].pid, "data_dir": str(data_dir),
                             "log": str(root / f"worker-{i}.log")})
             with console.status(f"starting worker {i}…"):
                 workers[-1]["identity"] = _wait_worker(workers[-1]["url"], procs[-1], Path(workers[-1]["log"]))
@@ -216,19 +218,30 @@ def _devnet(args: argparse.Namespace) -> int:
                 _wait_ready(entry["url"], proc, Path(entry["log"]))
         summary = {"chain": chain.url, "cluster": "0x" + cluster.hex(), "start_block": start_block,
                    "owner": to_ss58(alice.public_key),
-                   "workers": [{"url": w["url"], "identity": w["identity"]} for w in workers]}
-        state_file.write_text(json.dumps(summary, indent=2) + "\n")
+                   "workers": [{key: w[key] for key in ("url", "identity", "pid", "data_dir", "log")}
+                               for w in workers]}
+        partial = state_file.with_suffix(".json.tmp")  # whoever waits for the file reads it whole
+        partial.write_text(json.dumps(summary, indent=2) + "\n")
+        partial.replace(state_file)
         console.print(json.dumps(summary, indent=2), highlight=False, soft_wrap=True)
         console.print(f"[green]devnet ready in {time.monotonic() - started:.1f} s[/]"
                       + (f" (npm install took {chain.npm_seconds:.0f} s)" if chain.npm_seconds else "")
                       + f"; written to {state_file}. [yellow]Development cluster: simulated TEE, not secure.[/] "
                       "Ctrl-C stops everything (data kept: run again to resume).")
+        exited: set[int] = set()
         try:
             while not stop.is_set():
                 for i, proc in enumerate(procs):
-                    if proc.poll() is not None:
-                        console.print(f"[red]worker {i} exited ({proc.returncode}); see {workers[i]['log']}[/]")
-                        stop.set()
+                    if i not in exited and proc.poll() is not None:
+                        exited.add(i)
+                        how = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
+                               else f"exited ({proc.returncode})")
+                        console.print(f"[red]worker {i} {how}; see {workers[i]['log']}.[/] The others keep "
+                                      f"serving; restart it with: phat {shlex.join(commands[i])}",
+                                      highlight=False, soft_wrap=True)
+                if len(exited) == len(procs):
+                    console.print("[red]every worker exited; stopping the devnet[/]")
+                    stop.set()
                 stop.wait(1.0)
         except KeyboardInterrupt:
             pass

@@ -124,6 +124,15 @@ class WorkerClient:
                 raise WorkerError("bad_response", f"/v1/info is not a worker's info ({exc!r})", 200) from None
         return self._info
 
+    def applied_block(self) -> int:
+        """The chain block of the worker's state now (``block`` in /v1/info, read afresh). Not
+        signed: for choosing a worker; an answer's own block is in its signed receipt."""
+        raw = self._check(self._send("GET", "/v1/info"))
+        try:
+            return int(raw["block"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WorkerError("bad_response", f"/v1/info is not a worker's info ({exc!r})", 200) from None
+
     def attest(self, *, at: int | None = None) -> Verdict:
         """Verify the worker's quote binds its identity and ECDH keys and passes the policy."""
         info = self.info()

@@ -9,6 +9,11 @@ out, is overloaded (HTTP 503), or is no longer a live member. When every member 
 re-reads the chain and tries the members it now lists once more, then raises
 :class:`ClusterUnreachable` naming each failure.
 
+Answers never go back in time: the client remembers the newest chain block whose state it has
+seen an answer from, and a member still behind that block (catching up, or just restarted) is
+passed over — or, when every member is behind, waited for — instead of answering from older
+state (a contract the client just deployed would be "unknown" there).
+
 Every receipt must be signed by a live member: one from a worker that was never registered,
 failed the policy or was revoked is refused (:class:`UntrustedWorker`), and the request goes
 to the next member. Transactions go through the chain (:class:`ChainTransactions`), their Call
@@ -64,6 +69,20 @@ class ClusterUnreachable(WorkerUnreachable):
         self.failures = failures
 
 
+class MemberBehind(PhatError):
+    """A member's state is older than a chain block whose state this client has already seen."""
+
+    def __init__(self, url: str, block: int, seen: int) -> None:
+        super().__init__(f"the worker at {url} has applied chain block {block}, older than block {seen} "
+                         "whose state this client has already seen (it is catching up)")
+        self.url, self.block, self.seen = url, block, seen
+
+
+def _waits(exc: PhatError, wait_codes: frozenset[str]) -> bool:
+    """True if the member may do it later: it is catching up, or said so (``wait_codes``)."""
+    return isinstance(exc, MemberBehind) or (isinstance(exc, WorkerError) and exc.code in wait_codes)
+
+
 def _fails_over(exc: PhatError) -> bool:
     """True if the request may go to another member: it did not run, or its answer is refused."""
     if isinstance(exc, WorkerError):
@@ -87,6 +106,8 @@ class ClusterClient(ChainTransactions):
         self.timeout_s = timeout_s
         self._clients: dict[bytes, WorkerClient] = {}
         self._preferred: bytes | None = None
+        self._seen_block = 0  # the newest chain block whose state an answer came from
+        self._applied: dict[bytes, int] = {}  # the newest block each member is known to have applied
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -131,9 +152,31 @@ class ClusterClient(ChainTransactions):
             self._preferred = random.choice(live).identity
         return sorted(live, key=lambda m: m.identity != self._preferred)
 
-    def with_failover(self, action: Callable[[WorkerClient], T], *, soft_codes: frozenset[str] = frozenset()) -> T:
-        """``action`` on the first live member that can do it. WorkerError codes in
-        ``soft_codes`` also move on to the next member (and end in ClusterUnreachable)."""
+    @property
+    def seen_block(self) -> int:
+        """The newest chain block whose state an answer to this client came from; no later
+        query is answered from an older state."""
+        return self._seen_block
+
+    def with_failover(self, action: Callable[[WorkerClient], T], *, wait_codes: frozenset[str] = frozenset()) -> T:
+        """``action`` on the first live member that can do it. A member behind :attr:`seen_block`,
+        or answering a WorkerError code in ``wait_codes``, is passed over; when no member could
+        do it and some of them were only behind or waiting, the round is repeated every
+        NOT_APPLIED_PAUSE_S until ``apply_timeout_s`` (then that error is raised). Otherwise
+        ClusterUnreachable names each member's failure."""
+        deadline = time.monotonic() + self.apply_timeout_s
+        while True:
+            try:
+                return self._round(action, wait_codes)
+            except ClusterUnreachable as exc:
+                waiting = [e for e in exc.failures.values() if _waits(e, wait_codes)]
+                if not waiting:
+                    raise
+                if time.monotonic() > deadline:
+                    raise waiting[0] from None
+            time.sleep(NOT_APPLIED_PAUSE_S)
+
+    def _round(self, action: Callable[[WorkerClient], T], wait_codes: frozenset[str]) -> T:
         failures: dict[str, PhatError] = {}
         for attempt in (1, 2):
             if attempt == 2:
@@ -142,20 +185,45 @@ class ClusterClient(ChainTransactions):
                 if member.rpc_url in failures:
                     continue  # the second round is for members the chain lists anew
                 try:
-                    result = action(self.worker(member))
+                    worker = self.worker(member)
+                    self._check_caught_up(member, worker)
+                    result = action(worker)
                     if isinstance(result, Verified):
                         self.check_receipt_signer(result)
+                        self._saw(member, result)
                 except PhatError as exc:
-                    soft = isinstance(exc, WorkerError) and exc.code in soft_codes
-                    if not (soft or _fails_over(exc)):
+                    waits = _waits(exc, wait_codes)
+                    if not (waits or _fails_over(exc)):
                         raise
-                    if not soft:
+                    if not waits:
                         log.warning("worker %s failed (%s); trying another member", member.rpc_url, exc)
                     failures[member.rpc_url] = exc
                     continue
                 self._preferred = member.identity
                 return result
         raise ClusterUnreachable(self.cluster, failures)
+
+    def _check_caught_up(self, member: Member, worker: WorkerClient) -> None:
+        """MemberBehind unless ``member`` has applied :attr:`seen_block` (asked only while it is
+        not known to have)."""
+        seen = self._seen_block
+        if self._applied.get(member.identity, -1) >= seen:
+            return
+        block = worker.applied_block()
+        with self._lock:
+            self._applied[member.identity] = max(self._applied.get(member.identity, -1), block)
+        if block < seen:
+            raise MemberBehind(member.rpc_url, block, seen)
+
+    def _saw(self, member: Member, verified: Verified) -> None:
+        """Remember the block of an answer's state; a query answered from a state older than one
+        already seen is MemberBehind (a transaction's outcome names its own block instead)."""
+        block, seen = verified.receipt.block, self._seen_block
+        if verified.receipt.kind == RequestKind.QUERY and block < seen:
+            raise MemberBehind(member.rpc_url, block, seen)
+        with self._lock:
+            self._applied[member.identity] = max(self._applied.get(member.identity, -1), block)
+            self._seen_block = max(self._seen_block, block)
 
     def check_receipt_signer(self, verified: Verified) -> None:
         """UntrustedWorker unless the receipt's signer is a live member as of its block (the
@@ -180,15 +248,5 @@ class ClusterClient(ChainTransactions):
         return key.epoch, key.ecdh
 
     def read_outcome(self, remark: bytes, inclusion: Inclusion, kind: RequestKind, signer: Signer) -> Verified:
-        deadline = time.monotonic() + self.apply_timeout_s
-        while True:
-            try:
-                return self.with_failover(lambda w: read_outcome_from(w, remark, inclusion, kind, signer),
-                                          soft_codes=frozenset({"not_applied"}))
-            except ClusterUnreachable as exc:
-                pending = [e for e in exc.failures.values() if isinstance(e, WorkerError) and e.code == "not_applied"]
-                if not pending:
-                    raise
-                if time.monotonic() > deadline:
-                    raise pending[0] from None
-            time.sleep(NOT_APPLIED_PAUSE_S)
+        return self.with_failover(lambda w: read_outcome_from(w, remark, inclusion, kind, signer),
+                                  wait_codes=frozenset({"not_applied"}))

@@ -2,9 +2,11 @@
 queries failing over between three workers while one stops, transactions sealed to the key
 epoch the chain published, receipts of a revoked worker refused, receipt files verified.
 
-The workers are in-process chain workers with the development cluster key; until they register
-themselves, :func:`register_in_process` puts their registrations (and epoch 0's public halves,
-from the genesis worker) on chain for them, exactly as the workers would sign them."""
+The workers are in-process chain workers that join as real members do: each registers itself
+(its quote binding its identity and ECDH key, and its RPC URL), the genesis worker generates
+key epoch 0 and publishes its public halves, and it hands the key over to the other two — no
+development key. ``test_cluster_processes.py`` does the failover with worker processes and
+``kill -9``."""
 
 from __future__ import annotations
 
@@ -22,19 +24,19 @@ import pytest
 
 from phat_runtime.chain import (
     ChainNode,
-    ClusterKeyPublished,
     CreateCluster,
     Devnet,
     RegisterWorker,
     RevokeWorker,
     cluster_id,
+    free_port,
 )
 from phat_runtime.cli.chain import DEVNET_CLUSTER_SALT
 from phat_runtime.cli.main import main
 from phat_runtime.codec.messages import Outcome
 from phat_runtime.codec.metadata import ContractMetadata
 from phat_runtime.crypto.accounts import to_ss58
-from phat_runtime.crypto.kdf import cluster_ecdh, sr25519_public
+from phat_runtime.crypto.kdf import cluster_ecdh
 from phat_runtime.crypto.signer import Signer
 from phat_runtime.rpc import cluster_directory
 from phat_runtime.rpc.client import development_policy
@@ -54,33 +56,32 @@ SUPPLY = 1_000_000
 POLICY = Policy.from_dict({"platforms": ["simulated"]})
 
 
-def register_in_process(node: ChainNode, cluster: bytes, workers: list[Worker], urls: list[str]) -> None:
-    """What each worker will do itself: RegisterWorker signed by its identity; the genesis
-    worker (the first) publishes epoch 0's public halves (here: the development key's)."""
-    for worker, url in zip(workers, urls, strict=True):
-        node.submit([RegisterWorker(cluster, worker.identity.public_key, worker.identity.ecdh_public_key,
-                                    "simulated", worker.quote.raw, b"", url)], worker.identity)
-    secret = dev_cluster_secret(cluster)
-    node.submit([ClusterKeyPublished(cluster, 0, sr25519_public(secret), cluster_ecdh(secret)[1])],
-                workers[0].identity)
-
-
 class Cluster:
-    """Three running chain workers of a fresh cluster, and the chain block to scan from."""
+    """Three running chain workers of a fresh cluster, and the chain block to scan from. The
+    first is the genesis worker; the cluster exists once :meth:`create` returns."""
 
     def __init__(self, devnet: Devnet, tmp: pytest.TempPathFactory) -> None:
-        self.devnet, self.owner, salt = devnet, Signer.dev("alice"), os.urandom(8)
-        self.id = cluster_id(self.owner.public_key, salt)
+        self.devnet, self.owner, self.salt = devnet, Signer.dev("alice"), os.urandom(8)
+        self.id = cluster_id(self.owner.public_key, self.salt)
         with ChainNode(devnet.url) as node:
             self.since = node.finalized_number() + 1
-            self.workers = [Worker(WorkerConfig(data_dir=tmp.mktemp(f"cw{i}"), chain=ChainConfig(
-                devnet.url, self.id, start_block=self.since, checkpoint_every=0, dev_cluster_key=True)))
-                for i in range(3)]
-            devnet.fund([w.identity.public_key for w in self.workers])
-            self.servers = [ServerThread(w) for w in self.workers]
-            node.submit([CreateCluster(salt, POLICY, self.workers[0].identity.public_key)], self.owner)
-            register_in_process(node, self.id, self.workers, [s.url for s in self.servers])
+        ports = [free_port() for _ in range(3)]
+        self.workers = [Worker(WorkerConfig(data_dir=tmp.mktemp(f"cw{i}"), chain=ChainConfig(
+            devnet.url, self.id, start_block=self.since, checkpoint_every=0, rpc_url=f"http://127.0.0.1:{port}")))
+            for i, port in enumerate(ports)]
+        devnet.fund([w.identity.public_key for w in self.workers])  # they sign their own registrations
+        self.servers = [ServerThread(w, port=port) for w, port in zip(self.workers, ports, strict=True)]
         self.running = {w.identity.public_key: s for w, s in zip(self.workers, self.servers, strict=True)}
+
+    def create(self, timeout_s: float = 120) -> None:
+        """CreateCluster naming the first worker, then until every worker holds the key."""
+        with ChainNode(self.devnet.url) as node:
+            node.submit([CreateCluster(self.salt, POLICY, self.workers[0].identity.public_key)], self.owner)
+        deadline = time.monotonic() + timeout_s
+        for w in self.workers:
+            while not w.info()["ready"]:
+                assert time.monotonic() < deadline, f"worker not ready: {w.info()['chain']}"
+                time.sleep(0.1)
 
     def stop(self, identity: bytes) -> None:
         self.running.pop(identity).__exit__(None, None, None)
@@ -96,13 +97,24 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(devnet: Devnet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     made = Cluster(devnet, tmp_path_factory)
-    for server in made.servers:
-        server.__enter__()
     try:
+        for server in made.servers:
+            server.__enter__()
+        made.create()
         yield made
     finally:
         for identity in list(made.running):
             made.stop(identity)
+
+
+@pytest.fixture(scope="module")
+def token_address(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A token (supply SUPPLY, owned by alice) deployed through the cluster, for the tests that
+    only read its total supply (a deployment costs two chain transactions)."""
+    client = cluster.client(tmp_path_factory.mktemp("deployer"))
+    address = client.deploy(TOKEN, "new", [SUPPLY], signer=Signer.dev("alice"), salt=os.urandom(4)).address
+    client.close()
+    return address
 
 
 @pytest.fixture(autouse=True)
@@ -116,11 +128,16 @@ def test_the_directory_reads_members_and_key_from_the_chain_and_caches_the_scan(
     first = ClusterDirectory(cluster.devnet.url, cluster.id, since=cluster.since, cache_dir=cache_dir)
     seen: list[tuple[int, int]] = []
     membership = first.refresh(lambda done, total: seen.append((done, total)))
-    assert seen and seen[-1][0] == seen[-1][1] >= 5  # create, three registrations, the key
-    assert [m.identity for m in first.live_workers()] == [w.identity.public_key for w in cluster.workers]
-    assert [m.rpc_url for m in first.live_workers()] == [s.url for s in cluster.servers]
-    secret = dev_cluster_secret(cluster.id)
+    assert seen and seen[-1][0] == seen[-1][1] >= 6  # create, three registrations, the key, its handover
+    # Every worker, at the URL it registered itself with (in the order they happened to register).
+    assert {m.identity: m.rpc_url for m in first.live_workers()} == {
+        w.identity.public_key: s.url for w, s in zip(cluster.workers, cluster.servers, strict=True)}
+    assert len(first.live_workers()) == 3
+    # Call payloads go to the key the genesis worker generated, which the others hold too.
+    secret = cluster.workers[0].keyring.get(0)  # type: ignore[union-attr]
+    assert secret is not None and all(w.keyring.get(0) == secret for w in cluster.workers)  # type: ignore[union-attr]
     assert (first.call_key().epoch, first.call_key().ecdh) == (0, cluster_ecdh(secret)[1])
+    assert secret != dev_cluster_secret(cluster.id)  # not the development key anyone can derive
     assert first.is_trusted(cluster.workers[1].identity.public_key)
     with pytest.raises(UntrustedWorker, match="is not registered"):
         first.check_trusted(os.urandom(32))
@@ -191,10 +208,12 @@ def test_deploy_transact_and_query_through_the_cluster_and_verify_the_receipt_fi
     # `phat workers` lists the three with their verdicts.
     assert main(cluster.cli("workers", "--json")) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert listed["development"] is True and listed["current_epoch"] == 0
-    assert [(m["passed"], m["live"], m["epochs"], m["rpc_url"]) for m in listed["members"]] == [
-        (True, True, [0], cluster.servers[0].url), (True, True, [], cluster.servers[1].url),
-        (True, True, [], cluster.servers[2].url)]
+    assert listed["development"] is True and listed["current_epoch"] == 0  # the policy accepts the simulated TEE
+    genesis = cluster.workers[0].identity.public_key
+    assert [(e["epoch"], e["publisher"]) for e in listed["epochs"]] == [(0, to_ss58(genesis))]
+    # Each holds epoch 0: the genesis worker made it, the others received it by handover.
+    assert sorted((m["rpc_url"], m["passed"], m["live"], m["epochs"]) for m in listed["members"]) == sorted(
+        (s.url, True, True, [0]) for s in cluster.servers)
     assert main(cluster.cli("workers")) == 0
     assert "3 live of 3 registered" in capsys.readouterr().err
 
@@ -229,10 +248,40 @@ def test_the_commands_of_operations_using_a_cluster_run(cluster: Cluster, tmp_pa
     assert "receipt verified" in outputs[4].out and "the value, decoded" in outputs[4].out
 
 
-def test_queries_keep_succeeding_when_one_of_three_workers_stops(cluster: Cluster, tmp_path: Path) -> None:
+def test_a_member_behind_the_state_the_client_saw_is_passed_over(cluster: Cluster, token_address: bytes,
+                                                                  tmp_path: Path) -> None:
+    alice, someone = Signer.dev("alice"), os.urandom(32)
+    lagging, other = cluster.workers[2], cluster.workers[0]
+    client = cluster.client(tmp_path / "c")
+    token = client.contract(token_address, TOKEN)
+    assert token.query("total_supply", signer=alice).output == SUPPLY
+    lagging.chain.stop()  # type: ignore[union-attr]  # it stops applying blocks; its RPC stays up
+    try:
+        client._preferred = other.identity.public_key
+        sent = token.transact("transfer", {"to": someone, "value": 7}, signer=alice)
+        assert sent.success and client.seen_block >= sent.verified.receipt.block
+        assert lagging.info()["block"] < sent.verified.receipt.block
+        # Asked first, the lagging member would answer 0 from its older state: it is passed over.
+        client._preferred = lagging.identity.public_key
+        answer = token.query("balance_of", [someone], signer=alice)
+        assert answer.output == 7 and answer.verified.receipt.worker != lagging.identity.public_key
+    finally:
+        lagging.chain.start()  # type: ignore[union-attr]
+    deadline = time.monotonic() + 60
+    while lagging.info()["block"] < client.seen_block:
+        assert time.monotonic() < deadline, f"the worker did not catch up: {lagging.info()['chain']}"
+        time.sleep(0.1)
+    client._preferred = lagging.identity.public_key  # caught up: it answers again
+    answer = token.query("balance_of", [someone], signer=alice)
+    assert answer.output == 7 and answer.verified.receipt.worker == lagging.identity.public_key
+    client.close()
+
+
+def test_queries_keep_succeeding_when_one_of_three_workers_stops(cluster: Cluster, token_address: bytes,
+                                                                 tmp_path: Path) -> None:
     alice = Signer.dev("alice")
     client = cluster.client(tmp_path / "c")
-    token = client.deploy(TOKEN, "new", [SUPPLY], signer=alice, salt=os.urandom(4))
+    token = client.contract(token_address, TOKEN)
     before, after = 20, 30  # queries before the stop begins, and after it has finished
     answered: list[bytes] = []
     at_stop: list[int] = []
@@ -256,7 +305,7 @@ def test_queries_keep_succeeding_when_one_of_three_workers_stops(cluster: Cluste
     while len(answered) < before and runner.is_alive() and time.monotonic() < deadline:
         time.sleep(0.01)
     victim = client.preferred
-    assert victim is not None and runner.is_alive()
+    assert victim is not None and runner.is_alive(), errors
     cluster.stop(victim)  # mid-run: the worker the client is using goes away
     stopped.set()
     runner.join(timeout=300)
@@ -284,7 +333,7 @@ class _Overloaded(BaseHTTPRequestHandler):
 
 
 def test_an_overloaded_member_is_skipped_and_a_revoked_members_receipts_are_refused(
-        cluster: Cluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        cluster: Cluster, token_address: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     alice = Signer.dev("alice")
     # A fourth member that only ever answers 503: requests go to another member.
     busy = WorkerIdentity.generate()
@@ -297,7 +346,7 @@ def test_an_overloaded_member_is_skipped_and_a_revoked_members_receipts_are_refu
         node.submit([RegisterWorker(cluster.id, busy.public_key, busy.ecdh_public_key, "simulated", quote, b"",
                                     f"http://127.0.0.1:{server.server_port}")], busy)
     client = cluster.client(tmp_path / "c")
-    token = client.deploy(TOKEN, "new", [SUPPLY], signer=alice, salt=os.urandom(4))
+    token = client.contract(token_address, TOKEN)
     client._preferred = busy.public_key
     assert token.query("total_supply", signer=alice).output == SUPPLY
     assert client.preferred != busy.public_key
