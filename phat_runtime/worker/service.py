@@ -236,7 +236,8 @@ class Worker:
         return self.pipeline
 
     def _key_added(self, epoch: int, secret: bytes) -> None:
-        """The chain source (or duties) added a key epoch to the key ring."""
+        """The chain source added a key epoch to the key ring (a handover it opened, or this
+        worker's proposal the chain published): only keys the chain published reach the state."""
         with self._ring_lock:
             if not self._ring or self._ring.get(epoch) == secret:
                 return  # no state yet: it opens with every key the ring holds then
